@@ -1,0 +1,14 @@
+"""coretune-mm: Core-tuning for mmpretrain and mmsegmentation.
+
+``import coretune_mm`` (or ``custom_imports=dict(imports=['coretune_mm'])``)
+registers every component in the OpenMMLab registries.
+"""
+from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
+                   soft_target_cross_entropy)
+from .models import CoreContrastiveClsHead
+from .version import __version__
+
+__all__ = [
+    'CoreContrastiveClsHead', 'CoreLoss', 'HardMixup', 'ProjectionHead',
+    'focal_supcon_loss', 'soft_target_cross_entropy', '__version__'
+]

@@ -1,0 +1,25 @@
+"""Pure-PyTorch Core-tuning core (no OpenMMLab imports).
+
+Shared by the classification (mmpretrain) and segmentation (mmseg) adapters.
+Each equation of the paper lives in one function:
+
+* :func:`focal_supcon_loss` -- the focal supervised contrastive loss
+  ``L_con^f`` (Eq. 3 of arXiv 2102.06605);
+* :func:`mix_hard_negatives` / :func:`mix_hard_positives` -- hard pair
+  generation by feature mixup (Sec. 3.2);
+* :func:`soft_target_cross_entropy` -- the smooth classifier's mixed-label
+  cross-entropy ``L_ce^m``;
+* :class:`CoreLoss` -- ``L = L_ce^m + eta * L_con^f``.
+"""
+from .checks import check_features, labels_to_targets
+from .core_loss import CoreLoss
+from .losses import focal_supcon_loss, soft_target_cross_entropy
+from .mixup import (HardMixup, HardPairs, mine_hard_pairs, mix_hard_negatives,
+                    mix_hard_positives)
+from .projector import ProjectionHead
+
+__all__ = [
+    'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'check_features',
+    'focal_supcon_loss', 'labels_to_targets', 'mine_hard_pairs',
+    'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
+]

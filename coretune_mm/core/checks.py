@@ -1,0 +1,65 @@
+"""Input validation shared by the Core-tuning core: bad input fails loudly."""
+import torch
+
+
+def check_features(feats: torch.Tensor, name: str = 'features') -> None:
+    """Require a finite floating-point (N, D) matrix with N >= 1."""
+    if not isinstance(feats, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(feats)}')
+    if feats.dim() != 2:
+        raise ValueError(f'{name} must have shape (N, D), got '
+                         f'{tuple(feats.shape)}')
+    if feats.shape[0] == 0 or feats.shape[1] == 0:
+        raise ValueError(f'{name} is empty: shape {tuple(feats.shape)}')
+    if not feats.is_floating_point():
+        raise TypeError(f'{name} must be floating point, got {feats.dtype}')
+    if not bool(torch.isfinite(feats).all()):
+        raise ValueError(
+            f'{name} contain NaN or inf values: Core-tuning cannot mine '
+            'pairs or contrast non-finite features (check the learning rate, '
+            'AMP loss scaling or the input data)')
+
+
+def check_targets(targets: torch.Tensor, num_rows: int,
+                  name: str = 'targets') -> None:
+    """Require (N, C) one-hot or soft targets: finite, >= 0, rows summing
+    to 1."""
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(targets)}')
+    if targets.dim() != 2:
+        raise ValueError(
+            f'{name} must be one-hot or soft targets of shape (N, C), got '
+            f'{tuple(targets.shape)}; convert class indices with '
+            'coretune_mm.core.labels_to_targets(labels, num_classes)')
+    if targets.shape[0] != num_rows:
+        raise ValueError(f'{name} has {targets.shape[0]} rows but the '
+                         f'features have {num_rows}')
+    if not targets.is_floating_point():
+        raise TypeError(f'{name} must be floating point, got {targets.dtype}')
+    if not bool(torch.isfinite(targets).all()) or bool((targets < 0).any()):
+        raise ValueError(f'{name} must be finite and non-negative')
+    sums = targets.sum(dim=1)
+    if not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
+        bad = int((sums - 1).abs().argmax())
+        raise ValueError(f'each row of {name} must sum to 1 (one-hot or soft '
+                         f'label); row {bad} sums to {float(sums[bad]):.4f}')
+
+
+def labels_to_targets(labels: torch.Tensor, num_classes: int,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Class indices (N,) -> one-hot targets (N, C), with range checks."""
+    if labels.dim() != 1:
+        raise ValueError(f'labels must have shape (N,), got '
+                         f'{tuple(labels.shape)}')
+    if labels.is_floating_point():
+        raise TypeError(f'labels must be integer class indices, got '
+                        f'{labels.dtype}')
+    if labels.numel() and (int(labels.min()) < 0
+                           or int(labels.max()) >= num_classes):
+        raise ValueError(
+            f'label values must lie in [0, {num_classes - 1}] for '
+            f'num_classes={num_classes}; got min {int(labels.min())}, max '
+            f'{int(labels.max())}')
+    targets = torch.zeros(
+        labels.shape[0], num_classes, dtype=dtype, device=labels.device)
+    return targets.scatter_(1, labels.long().unsqueeze(1), 1.0)

@@ -1,0 +1,68 @@
+from typing import Dict
+
+import torch
+import torch.nn as nn
+
+from .losses import NORMALIZERS, focal_supcon_loss, soft_target_cross_entropy
+
+
+class CoreLoss(nn.Module):
+    """Core-tuning objective ``L = L_ce^m + eta * L_con^f``.
+
+    Takes the classifier logits and the projected features of the ``3N``
+    rows produced by :class:`HardMixup` and their ``3N`` soft targets, and
+    returns ``dict(loss_ce_mix=..., loss_con=...)`` -- the same keys on every
+    call (``loss_con`` is a graph-connected 0 when nothing can be
+    contrasted), so distributed ranks never disagree.
+
+    Args:
+        eta (float): weight of the contrastive term.
+        temperature (float): contrastive temperature ``t``.
+        gamma (float): focal focusing parameter.
+        normalizer (str): ``'official'`` (1/M) or ``'supcon'`` (1/|P(i)|).
+        loss_weight (float): multiplies both terms (OpenMMLab convention).
+    """
+
+    def __init__(self,
+                 eta: float = 0.1,
+                 temperature: float = 0.07,
+                 gamma: float = 1.0,
+                 normalizer: str = 'official',
+                 loss_weight: float = 1.0):
+        super().__init__()
+        if not eta >= 0:
+            raise ValueError(f'eta must be >= 0, got {eta}')
+        if not temperature > 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        if not gamma >= 0:
+            raise ValueError(f'gamma must be >= 0, got {gamma}')
+        if normalizer not in NORMALIZERS:
+            raise ValueError(f'normalizer must be one of {NORMALIZERS}, got '
+                             f'{normalizer!r}')
+        self.eta = float(eta)
+        self.temperature = float(temperature)
+        self.gamma = float(gamma)
+        self.normalizer = normalizer
+        self.loss_weight = float(loss_weight)
+
+    def extra_repr(self) -> str:
+        return (f'eta={self.eta}, temperature={self.temperature}, '
+                f'gamma={self.gamma}, normalizer={self.normalizer!r}')
+
+    def forward(self, logits: torch.Tensor, proj: torch.Tensor,
+                targets: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if not (logits.shape[0] == proj.shape[0] == targets.shape[0]):
+            raise ValueError(
+                f'logits ({logits.shape[0]} rows), projected features '
+                f'({proj.shape[0]} rows) and targets ({targets.shape[0]} '
+                'rows) must describe the same rows')
+        loss_ce = soft_target_cross_entropy(logits, targets)
+        loss_con = focal_supcon_loss(
+            proj,
+            targets,
+            temperature=self.temperature,
+            gamma=self.gamma,
+            normalizer=self.normalizer)
+        return dict(
+            loss_ce_mix=self.loss_weight * loss_ce,
+            loss_con=self.loss_weight * self.eta * loss_con)

@@ -1,0 +1,209 @@
+"""Hard pair generation by feature mixup (Core-tuning, Sec. 3.2)."""
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checks import check_features, check_targets
+
+
+class HardPairs(NamedTuple):
+    """Indices and mixing coefficients mined for one batch (all shape (N,)).
+
+    Attributes:
+        neg_partner: partner ``j`` of each anchor's hard negative.
+        neg_lambda: weight of the partner in the hard negative.
+        pos_index: ``p``, the least similar positive (``i`` if none).
+        pos_negative: ``n``, the most similar negative.
+        has_negative: whether ``n`` exists (else the hard positive is
+            ``h_p``).
+        pos_lambda: weight of ``h_p`` in the hard positive.
+    """
+    neg_partner: torch.Tensor
+    neg_lambda: torch.Tensor
+    pos_index: torch.Tensor
+    pos_negative: torch.Tensor
+    has_negative: torch.Tensor
+    pos_lambda: torch.Tensor
+
+
+def _sample_beta(alpha: float, n: int, like: torch.Tensor,
+                 generator: Optional[torch.Generator]) -> torch.Tensor:
+    """``n`` draws of Beta(alpha, alpha) in ``like``'s device and dtype.
+
+    With a generator the draws are reproducible: a seed is taken from it and
+    the draws are made on the CPU under a forked global RNG (the global RNG
+    state is left untouched).
+    """
+
+    def draw(device):
+        conc = torch.full((n, ), float(alpha), device=device)
+        return torch.distributions.Beta(conc, conc).sample()
+
+    if generator is None:
+        lam = draw(like.device)
+    else:
+        seed = int(
+            torch.randint(
+                2**62, (1, ), generator=generator, device=generator.device))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            lam = draw('cpu')
+    return lam.to(device=like.device, dtype=torch.float32)
+
+
+@torch.no_grad()
+def mine_hard_pairs(h: torch.Tensor,
+                    targets: torch.Tensor,
+                    alpha: float = 1.0,
+                    neg_lambda_min: float = 0.8,
+                    random_negative_partner: bool = False,
+                    generator: Optional[torch.Generator] = None) -> HardPairs:
+    """Choose partners and mixing coefficients (no gradient).
+
+    One cosine-similarity matrix of ``h`` per call; the class of a (soft)
+    row is its argmax.
+
+    * Hard negative partner of anchor ``i``: a random ``j`` of a different
+      class (any ``j != i`` when the batch has no other class; ``i`` itself
+      for a batch of one). With ``random_negative_partner=True`` the partner
+      is a random ``j`` of any class, as in the official code.
+    * Hard positive of anchor ``i``: ``p`` = least similar same-class
+      ``j != i`` (``i`` if none), ``n`` = most similar different-class
+      sample.
+    """
+    n = h.shape[0]
+    device = h.device
+    labels = targets.argmax(dim=1)
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    eye = torch.eye(n, dtype=torch.bool, device=device)
+    not_self = ~eye
+    positive = same & not_self
+    negative = ~same
+
+    hn = F.normalize(h.detach().float(), dim=1)
+    sim = hn @ hn.t()
+
+    # hard negatives: uniform random choice among the allowed partners
+    if random_negative_partner:
+        allowed = not_self
+    else:
+        allowed = torch.where(negative.any(dim=1, keepdim=True), negative,
+                              not_self)
+    allowed = allowed | (eye & ~allowed.any(dim=1, keepdim=True))
+    scores = torch.rand(n, n, device=device, generator=generator)
+    neg_partner = scores.masked_fill(~allowed, -1.0).argmax(dim=1)
+    neg_lambda = _sample_beta(alpha, n, h, generator).clamp_min(
+        neg_lambda_min)
+
+    # hard positives: least similar positive, most similar negative
+    has_positive = positive.any(dim=1)
+    pos_index = sim.masked_fill(~positive, float('inf')).argmin(dim=1)
+    pos_index = torch.where(has_positive, pos_index,
+                            torch.arange(n, device=device))
+    has_negative = negative.any(dim=1)
+    pos_negative = sim.masked_fill(~negative, float('-inf')).argmax(dim=1)
+    pos_lambda = _sample_beta(alpha, n, h, generator)
+    pos_lambda = torch.where(has_negative, pos_lambda,
+                             torch.ones_like(pos_lambda))
+    return HardPairs(neg_partner, neg_lambda, pos_index, pos_negative,
+                     has_negative, pos_lambda)
+
+
+def mix_hard_negatives(h: torch.Tensor, targets: torch.Tensor,
+                       partner: torch.Tensor,
+                       lam: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``z_neg = (1 - l) h_i + l h_j``, target ``(1 - l) y_i + l y_j``."""
+    lam = lam.unsqueeze(1)
+    z = (1 - lam.to(h.dtype)) * h + lam.to(h.dtype) * h[partner]
+    y = (1 - lam.to(targets.dtype)) * targets + \
+        lam.to(targets.dtype) * targets[partner]
+    return z, y
+
+
+def mix_hard_positives(h: torch.Tensor, targets: torch.Tensor,
+                       pos_index: torch.Tensor, neg_index: torch.Tensor,
+                       lam: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``z_pos = l h_p + (1 - l) h_n``, target ``l y_p + (1 - l) y_n``.
+
+    ``lam = 1`` (no negative in the batch) gives ``z_pos = h_p`` exactly.
+    """
+    lam = lam.unsqueeze(1)
+    z = lam.to(h.dtype) * h[pos_index] + (1 - lam.to(h.dtype)) * h[neg_index]
+    y = lam.to(targets.dtype) * targets[pos_index] + \
+        (1 - lam.to(targets.dtype)) * targets[neg_index]
+    return z, y
+
+
+class HardMixup(nn.Module):
+    """Hard pair mining by feature mixup.
+
+    ``HardMixup(...)(h, targets)`` returns ``(features_3n, targets_3n)``:
+    the rows ``[h ; z_neg ; z_pos]`` and their soft targets. Gradients flow
+    through the mixed rows to ``h``.
+
+    Args:
+        alpha (float): Beta(alpha, alpha) for the mixing coefficients.
+        neg_lambda_min (float): lower bound of the partner's weight in a hard
+            negative (the anchor keeps at most ``1 - neg_lambda_min``).
+        official (bool): reproduce the official code's choices for
+            comparison: the hard-negative partner is a random sample of any
+            class, and the clean rows are detached (no gradient through
+            them). The official code's ``argmin``-over-zeros bug in hard
+            positive mining is *not* reproduced.
+        seed (int, optional): if set, mining draws from a private generator
+            seeded with it (deterministic mixing, e.g. for tests).
+    """
+
+    def __init__(self,
+                 alpha: float = 1.0,
+                 neg_lambda_min: float = 0.8,
+                 official: bool = False,
+                 seed: Optional[int] = None):
+        super().__init__()
+        if not alpha > 0:
+            raise ValueError(f'alpha must be > 0, got {alpha}')
+        if not 0.0 <= neg_lambda_min <= 1.0:
+            raise ValueError(
+                f'neg_lambda_min must lie in [0, 1], got {neg_lambda_min}')
+        self.alpha = float(alpha)
+        self.neg_lambda_min = float(neg_lambda_min)
+        self.official = bool(official)
+        self.seed = seed
+        self._generator = None
+
+    def extra_repr(self) -> str:
+        return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
+                f'official={self.official}, seed={self.seed}')
+
+    def _get_generator(self, device: torch.device):
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def mine(self, h: torch.Tensor, targets: torch.Tensor) -> HardPairs:
+        check_features(h)
+        check_targets(targets, h.shape[0])
+        return mine_hard_pairs(
+            h,
+            targets,
+            alpha=self.alpha,
+            neg_lambda_min=self.neg_lambda_min,
+            random_negative_partner=self.official,
+            generator=self._get_generator(h.device))
+
+    def forward(self, h: torch.Tensor,
+                targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        pairs = self.mine(h, targets)
+        z_neg, y_neg = mix_hard_negatives(h, targets, pairs.neg_partner,
+                                          pairs.neg_lambda)
+        z_pos, y_pos = mix_hard_positives(h, targets, pairs.pos_index,
+                                          pairs.pos_negative,
+                                          pairs.pos_lambda)
+        clean = h.detach() if self.official else h
+        return torch.cat([clean, z_neg, z_pos]), torch.cat(
+            [targets, y_neg, y_pos])

@@ -1,0 +1,3 @@
+from .core_cls_head import CoreContrastiveClsHead
+
+__all__ = ['CoreContrastiveClsHead']

@@ -1,0 +1,111 @@
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmpretrain.evaluation.metrics import Accuracy
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ...core import ProjectionHead, labels_to_targets
+
+
+@MODELS.register_module()
+class CoreContrastiveClsHead(ClsHead):
+    """Core-tuning classification head for mmpretrain.
+
+    Holds a linear classifier (``fc``), a projection head (``projector``:
+    Linear-ReLU-Linear, L2-normalised), a ``HardMixup`` (``mixup``) and a
+    ``CoreLoss`` (``loss_module``), all built from config.
+
+    * Training (``loss``): ``h`` = the (N, D) feature from the neck; the
+      ``3N`` rows ``[h; z_neg; z_pos]`` go through ``fc`` (mixed-label CE)
+      and the projector (focal contrastive loss). One forward pass: the
+      training accuracy (``cal_acc=True``) is read off the clean rows.
+    * Inference (``predict``): ``fc`` on the clean features, as
+      ``LinearClsHead`` does; the projector is unused and may be dropped
+      from a deployed checkpoint.
+
+    Args:
+        num_classes (int): number of classes.
+        in_channels (int): dimension ``D`` of the incoming feature vector.
+        proj_channels (int): projector output dimension. Defaults to 256.
+        proj_hidden_channels (int, optional): projector hidden dimension.
+            Defaults to ``in_channels``.
+        mixup (dict): ``HardMixup`` config.
+        loss (dict): ``CoreLoss`` config.
+        topk, cal_acc, init_cfg: as in mmpretrain's ``ClsHead``.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 proj_channels: int = 256,
+                 proj_hidden_channels: Optional[int] = None,
+                 mixup: dict = dict(type='HardMixup'),
+                 loss: dict = dict(type='CoreLoss'),
+                 topk=(1, ),
+                 cal_acc: bool = False,
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Linear', std=0.01),
+                 **kwargs):
+        super().__init__(
+            loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg,
+            **kwargs)
+        if num_classes <= 0:
+            raise ValueError(f'num_classes={num_classes} must be positive')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.fc = nn.Linear(in_channels, num_classes)
+        self.projector = ProjectionHead(in_channels, proj_hidden_channels,
+                                        proj_channels)
+        self.mixup = mixup if isinstance(mixup, nn.Module) else \
+            MODELS.build(mixup)
+
+    def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        h = feats[-1]
+        if h.dim() != 2 or h.shape[1] != self.in_channels:
+            raise ValueError(
+                'CoreContrastiveClsHead needs an (N, in_channels='
+                f'{self.in_channels}) feature vector from the backbone/neck, '
+                f'got shape {tuple(h.shape)}; add a pooling neck (e.g. '
+                "GlobalAveragePooling) or use a backbone with out_type='"
+                "cls_token'")
+        return h
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        return self.fc(self.pre_logits(feats))
+
+    def get_targets(self, data_samples: List[DataSample],
+                    device: torch.device) -> torch.Tensor:
+        """(N, C) soft targets: ``gt_score`` (set by mmpretrain's Mixup /
+        CutMix batch augments) when present, else one-hot ``gt_label``."""
+        if 'gt_score' in data_samples[0]:
+            targets = torch.stack([s.gt_score for s in data_samples]).float()
+            if targets.shape[1] != self.num_classes:
+                raise ValueError(
+                    f'gt_score has {targets.shape[1]} classes but the head '
+                    f'has num_classes={self.num_classes}')
+            return targets.to(device)
+        labels = torch.cat([s.gt_label for s in data_samples]).to(device)
+        if labels.numel() != len(data_samples):
+            raise ValueError(
+                'CoreContrastiveClsHead expects one gt_label per sample '
+                '(single-label classification)')
+        return labels_to_targets(labels, self.num_classes)
+
+    def loss(self, feats: Tuple[torch.Tensor],
+             data_samples: List[DataSample], **kwargs) -> dict:
+        h = self.pre_logits(feats)
+        targets = self.get_targets(data_samples, h.device)
+        rows, row_targets = self.mixup(h, targets)
+        logits = self.fc(rows)
+        losses = self.loss_module(logits, self.projector(rows), row_targets)
+        if self.cal_acc:
+            clean = logits[:h.shape[0]].detach()
+            acc = Accuracy.calculate(clean, targets.argmax(dim=1),
+                                     topk=self.topk)
+            losses.update(
+                {f'accuracy_top-{k}': a
+                 for k, a in zip(self.topk, acc)})
+        return losses
