@@ -1,0 +1,16 @@
+# Core-tuning: the CE-tuning twin with the head swapped for
+# CoreContrastiveClsHead (HardMixup + focal contrastive loss + smooth
+# classifier), paper hyper-parameters: eta 0.1, alpha 1, t 0.07, dim 256.
+_base_ = './cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'
+custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
+
+model = dict(
+    head=dict(
+        _delete_=True,
+        type='CoreContrastiveClsHead',
+        num_classes=10,
+        in_channels=2048,
+        proj_channels=256,
+        mixup=dict(type='HardMixup', alpha=1.0, neg_lambda_min=0.8),
+        loss=dict(type='CoreLoss', eta=0.1, temperature=0.07, gamma=1.0),
+        topk=(1, )))

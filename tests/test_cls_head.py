@@ -1,0 +1,166 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from mmseg.registry import MODELS as SEG_MODELS
+
+import coretune_mm  # noqa: F401
+from coretune_mm import CoreContrastiveClsHead, CoreLoss, HardMixup
+
+DEFAULT_ARGS = dict(
+    type='CoreContrastiveClsHead',
+    num_classes=4,
+    in_channels=16,
+    proj_channels=8,
+    mixup=dict(type='HardMixup', seed=0),
+    loss=dict(type='CoreLoss', eta=0.1))
+
+
+def samples(labels):
+    return [DataSample().set_gt_label(int(c)) for c in labels]
+
+
+@pytest.fixture(autouse=True)
+def scope():
+    init_default_scope('mmpretrain')
+
+
+def test_components_registered_in_both_registries():
+    for registry in (MODELS, SEG_MODELS):
+        assert registry.get('HardMixup') is HardMixup
+        assert registry.get('CoreLoss') is CoreLoss
+    assert MODELS.get('CoreContrastiveClsHead') is CoreContrastiveClsHead
+    assert isinstance(SEG_MODELS.build(dict(type='CoreLoss')), CoreLoss)
+
+
+def test_loss_keys_and_gradients():
+    head = MODELS.build(DEFAULT_ARGS)
+    feats = torch.randn(8, 16, requires_grad=True)
+    losses = head.loss((feats, ), samples([0, 1, 2, 3, 0, 1, 2, 3]))
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses['loss_con'] > 0
+    sum(losses.values()).backward()
+    assert feats.grad.abs().sum() > 0
+    assert head.projector.fc1.weight.grad.abs().sum() > 0
+    assert head.fc.weight.grad.abs().sum() > 0
+
+
+def test_cal_acc_reads_clean_rows():
+    cfg = dict(DEFAULT_ARGS, cal_acc=True)
+    head = MODELS.build(cfg)
+    feats = torch.randn(6, 16)
+    labels = [0, 1, 2, 3, 0, 1]
+    losses = head.loss((feats, ), samples(labels))
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'accuracy_top-1'}
+    pred = head((feats, )).argmax(1)
+    expected = (pred == torch.tensor(labels)).float().mean() * 100
+    assert losses['accuracy_top-1'].item() == pytest.approx(expected.item())
+
+
+def test_soft_gt_score_from_mmpretrain_mixup():
+    np.random.seed(0)  # mmpretrain's Mixup draws lambda with numpy
+    torch.manual_seed(0)
+    preprocessor = MODELS.build(
+        dict(
+            type='ClsDataPreprocessor',
+            num_classes=4,
+            batch_augments=dict(augments=dict(type='Mixup', alpha=1.0))))
+    data = dict(
+        inputs=[torch.zeros(3, 4, 4, dtype=torch.uint8) for _ in range(6)],
+        data_samples=samples([0, 1, 2, 3, 0, 1]))
+    data_samples = preprocessor(data, training=True)['data_samples']
+    scores = torch.stack([s.gt_score for s in data_samples])
+    assert (scores.max(dim=1).values < 1).any()  # really mixed
+    head = MODELS.build(DEFAULT_ARGS)
+    losses = head.loss((torch.randn(6, 16), ), data_samples)
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_predict_is_plain_linear_classifier():
+    head = MODELS.build(DEFAULT_ARGS)
+    head.eval()
+    feats = torch.randn(5, 16)
+    out = head.predict((feats, ))
+    expected = torch.softmax(head.fc(feats), dim=1)
+    got = torch.stack([s.pred_score for s in out])
+    torch.testing.assert_close(got, expected)
+
+
+def test_one_class_batch_and_batch_of_one():
+    head = MODELS.build(DEFAULT_ARGS)
+    losses = head.loss((torch.randn(4, 16), ), samples([2, 2, 2, 2]))
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses = head.loss((torch.randn(1, 16), ), samples([3]))
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_bad_inputs():
+    head = MODELS.build(DEFAULT_ARGS)
+    with pytest.raises(ValueError, match=r'label values must lie in \[0, 3\]'):
+        head.loss((torch.randn(2, 16), ), samples([0, 4]))
+    with pytest.raises(ValueError, match='needs an \\(N, in_channels=16\\)'):
+        head.loss((torch.randn(2, 16, 3, 3), ), samples([0, 1]))
+    with pytest.raises(ValueError, match='NaN or inf'):
+        head.loss((torch.full((2, 16), float('inf')), ), samples([0, 1]))
+    data_samples = samples([0, 1])
+    for s in data_samples:
+        s.set_gt_score(torch.ones(5) / 5)
+    with pytest.raises(ValueError, match='gt_score has 5 classes'):
+        head.loss((torch.randn(2, 16), ), data_samples)
+
+
+def classifier_cfg(backbone, neck, in_channels):
+    return dict(
+        type='ImageClassifier',
+        backbone=backbone,
+        neck=neck,
+        head=dict(copy.deepcopy(DEFAULT_ARGS), in_channels=in_channels),
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor', num_classes=4, mean=[0.0] * 3,
+            std=[1.0] * 3))
+
+
+@pytest.mark.parametrize(
+    'backbone,neck,dim',
+    [(dict(type='ResNet_CIFAR', depth=18, base_channels=8, stem_channels=8),
+      dict(type='GlobalAveragePooling'), 64),
+     (dict(
+         type='VisionTransformer',
+         arch=dict(
+             embed_dims=32, num_layers=2, num_heads=2,
+             feedforward_channels=64),
+         img_size=32,
+         patch_size=8,
+         out_type='cls_token'), None, 32)],
+    ids=['resnet-gap', 'vit'])
+def test_full_classifier_train_step(backbone, neck, dim):
+    model = MODELS.build(classifier_cfg(backbone, neck, dim))
+    model.init_weights()
+    data = dict(
+        inputs=[torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
+                for _ in range(8)],
+        data_samples=samples([0, 1, 2, 3, 0, 1, 2, 3]))
+    model.train()
+    processed = model.data_preprocessor(data, True)
+    losses = model(**processed, mode='loss')
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    sum(losses.values()).backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.grad is not None]
+    assert grads and sum(g.abs().sum() for g in grads) > 0
+    model.eval()
+    with torch.no_grad():
+        processed = model.data_preprocessor(data, False)
+        preds = model(**processed, mode='predict')
+        feats = model.extract_feat(processed['inputs'])
+    assert len(preds) == 8
+    torch.testing.assert_close(
+        torch.stack([p.pred_score for p in preds]),
+        torch.softmax(model.head.fc(feats[-1]), dim=1))

@@ -1,0 +1,182 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import one_hot
+
+from coretune_mm import CoreLoss, focal_supcon_loss, soft_target_cross_entropy
+
+
+def hand_focal_supcon(z, labels, t, gamma, normalizer='official'):
+    """Scalar-by-scalar evaluation of the paper's equation (no tensors)."""
+    m = len(z)
+    dot = [[sum(a * b for a, b in zip(z[i], z[j])) for j in range(m)]
+           for i in range(m)]
+    losses = []
+    for i in range(m):
+        pos = [j for j in range(m) if j != i and labels[j] == labels[i]]
+        if not pos:
+            continue
+        denom = sum(math.exp(dot[i][k] / t) for k in range(m) if k != i)
+        total = 0.0
+        for j in pos:
+            p = math.exp(dot[i][j] / t) / denom
+            total += (1 - p)**gamma * math.log(p)
+        k_i = m if normalizer == 'official' else len(pos)
+        losses.append(-total / k_i)
+    return sum(losses) / len(losses)
+
+
+def unit_rows(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(n, d, generator=g), dim=1)
+
+
+@pytest.mark.parametrize('gamma', [0.0, 1.0, 2.0])
+@pytest.mark.parametrize('normalizer', ['official', 'supcon'])
+def test_matches_hand_computation(gamma, normalizer):
+    z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-0.8, 0.6]])
+    labels = [0, 0, 1, 1]
+    t = 0.5
+    expected = hand_focal_supcon(z.tolist(), labels, t, gamma, normalizer)
+    got = focal_supcon_loss(
+        z, one_hot(labels, 2), temperature=t, gamma=gamma,
+        normalizer=normalizer)
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_hand_value_two_rows():
+    # Two positives only: p_01 = 1, so log p = 0 and the loss is exactly 0.
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert focal_supcon_loss(z, one_hot([3, 3], 5)).item() == 0.0
+    # Three rows, one positive pair, t = 1, orthogonal/antiparallel rows:
+    # p_01 = e^0 / (e^0 + e^-1), official normaliser M = 3.
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    p = 1 / (1 + math.exp(-1))
+    expected = -(1 - p) * math.log(p) / 3
+    # anchor 1: p_10 = e^0/(e^0 + e^0)
+    expected = (expected + (-(0.5) * math.log(0.5) / 3)) / 2
+    got = focal_supcon_loss(z, one_hot([0, 0, 1], 2), temperature=1.0)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_row_permutation_invariance():
+    z = unit_rows(12, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 3, 3, 4, 2])
+    y = one_hot(labels, 5)
+    perm = torch.randperm(12, generator=torch.Generator().manual_seed(1))
+    a = focal_supcon_loss(z, y)
+    b = focal_supcon_loss(z[perm], y[perm])
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_class_count_1000_exact_row_equality():
+    z = unit_rows(10, 16)
+    labels = [3, 999, 500, 3, 999, 500, 21, 22, 21, 998]
+    got = focal_supcon_loss(z, one_hot(labels, 1000))
+    # the same grouping with compact class ids gives the same loss
+    compact = {c: i for i, c in enumerate(sorted(set(labels)))}
+    ref = focal_supcon_loss(z, one_hot([compact[c] for c in labels], 6))
+    assert got.item() == pytest.approx(ref.item(), rel=1e-6)
+    expected = hand_focal_supcon(z.tolist(), labels, 0.07, 1.0)
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_soft_rows_equal_only_when_identical():
+    # rows mixing classes 20/21 vs 21/20 (the official base-10 hash
+    # overflows float32 for C > 19 and cannot tell such rows apart)
+    y = torch.zeros(4, 40)
+    y[0, 20], y[0, 21] = 0.25, 0.75
+    y[1, 20], y[1, 21] = 0.25, 0.75
+    y[2, 21], y[2, 20] = 0.25, 0.75
+    y[3, 39] = 1.0
+    z = unit_rows(4, 6)
+    got = focal_supcon_loss(z, y, temperature=0.3)
+    expected = hand_focal_supcon(z.tolist(), ['a', 'a', 'b', 'c'], 0.3, 1.0)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_no_positive_is_zero_connected_to_graph():
+    z = unit_rows(5, 4).requires_grad_()
+    loss = focal_supcon_loss(z, one_hot([0, 1, 2, 3, 4], 5))
+    assert loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+    # a single row has no positive either
+    assert focal_supcon_loss(unit_rows(1, 4), one_hot([0], 3)).item() == 0
+
+
+def test_finite_for_extreme_inputs_and_gradients():
+    z = torch.tensor([[1e30, 0.0], [1e30, 1e-30], [-1e30, 0.0]],
+                     requires_grad=True)
+    for gamma in (0.0, 0.5, 1.0):
+        loss = focal_supcon_loss(z, one_hot([0, 0, 1], 2), gamma=gamma,
+                                 temperature=0.01)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+        z.grad = None
+
+
+def test_float32_under_autocast():
+    z = unit_rows(8, 4).bfloat16()
+    y = one_hot([0, 0, 1, 1, 2, 2, 3, 3], 4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = focal_supcon_loss(z, y)
+    assert loss.dtype == torch.float32
+    ref = focal_supcon_loss(z.float(), y)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_bad_inputs_raise_clear_errors():
+    y = one_hot([0, 0, 1], 2)
+    z = unit_rows(3, 4)
+    with pytest.raises(ValueError, match='NaN or inf'):
+        focal_supcon_loss(torch.full((3, 4), float('nan')), y)
+    with pytest.raises(ValueError, match='NaN or inf'):
+        focal_supcon_loss(z.index_fill(0, torch.tensor([1]), float('inf')),
+                          y)
+    with pytest.raises(ValueError, match='has 2 rows but the features have 3'):
+        focal_supcon_loss(z, y[:2])
+    with pytest.raises(ValueError, match=r'shape \(N, C\)'):
+        focal_supcon_loss(z, torch.tensor([0, 0, 1]))
+    with pytest.raises(ValueError, match='must sum to 1'):
+        focal_supcon_loss(z, y * 2)
+    with pytest.raises(ValueError, match='temperature must be > 0'):
+        focal_supcon_loss(z, y, temperature=0)
+    with pytest.raises(ValueError, match='normalizer must be one of'):
+        focal_supcon_loss(z, y, normalizer='mean')
+
+
+def test_soft_target_cross_entropy_matches_hand_value():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([[0.7, 0.3], [0.0, 1.0]])
+    l0 = -(0.7 * math.log(math.exp(2) / (math.exp(2) + 1)) +
+           0.3 * math.log(1 / (math.exp(2) + 1)))
+    l1 = -math.log(math.e / (1 + math.e))
+    got = soft_target_cross_entropy(logits, y)
+    assert got.item() == pytest.approx((l0 + l1) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match='must both have shape'):
+        soft_target_cross_entropy(logits, y[:1])
+
+
+def test_core_loss_keys_and_eta():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3, generator=g)
+    z = unit_rows(6, 5)
+    y = one_hot([0, 0, 1, 1, 2, 2], 3)
+    out = CoreLoss(eta=0.5, temperature=0.2)(logits, z, y)
+    assert set(out) == {'loss_ce_mix', 'loss_con'}
+    assert out['loss_ce_mix'].item() == pytest.approx(
+        soft_target_cross_entropy(logits, y).item())
+    assert out['loss_con'].item() == pytest.approx(
+        0.5 * focal_supcon_loss(z, y, temperature=0.2).item())
+    # nothing to contrast: same keys, zero contrastive term
+    out = CoreLoss()(logits[:3], z[:3], y[[0, 2, 4]])
+    assert set(out) == {'loss_ce_mix', 'loss_con'}
+    assert out['loss_con'].item() == 0.0
+    with pytest.raises(ValueError, match='must describe the same rows'):
+        CoreLoss()(logits, z[:5], y)
+    with pytest.raises(ValueError, match='eta must be >= 0'):
+        CoreLoss(eta=-1)

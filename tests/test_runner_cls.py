@@ -1,0 +1,100 @@
+"""Real mmengine Runner fine-tunes on real CIFAR-10 images (../shared)."""
+import os.path as osp
+
+import torch
+from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, require_shared
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+CORE_CFG = osp.join(CONFIG_DIR,
+                    'coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
+CE_CFG = osp.join(CONFIG_DIR,
+                  'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
+
+
+def small_run_cfg(path, work_dir, max_iters=4, val_interval=4):
+    """The shipped config, shrunk for CPU: few iterations, small batches."""
+    require_shared(CIFAR_ROOT)
+    require_shared(MOCO_CKPT)
+    cfg = Config.fromfile(path)
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.init_cfg.checkpoint = MOCO_CKPT
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = CIFAR_ROOT
+        loader.num_workers = 0
+        loader.pop('persistent_workers', None)
+    cfg.train_dataloader.batch_size = 32
+    cfg.val_dataloader.batch_size = 250
+    # 500 of the 2,000 test images, every class (indices are per file order)
+    cfg.val_dataloader.dataset.indices = list(range(0, 2000, 4))
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=max_iters,
+        val_interval=val_interval)
+    cfg.param_scheduler = dict(
+        type='CosineAnnealingLR', T_max=max_iters, by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.log_processor = dict(by_epoch=False)
+    return cfg
+
+
+def test_csl_backbone_weights_are_loaded():
+    cfg = small_run_cfg(CORE_CFG, '/tmp/unused')
+    import coretune_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    state = torch.load(MOCO_CKPT, map_location='cpu',
+                       weights_only=False)['state_dict']
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
+    own = model.backbone.state_dict()
+    assert set(backbone) == set(own)
+    for k, v in backbone.items():
+        assert torch.equal(own[k], v), k
+
+
+def test_core_tuning_runner_train_val_save_resume(tmp_path):
+    cfg = small_run_cfg(CORE_CFG, tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    assert runner.iter == 4
+    for it in (2, 4):
+        assert osp.exists(osp.join(tmp_path, f'iter_{it}.pth'))
+    ckpt = torch.load(
+        osp.join(tmp_path, 'iter_4.pth'), map_location='cpu',
+        weights_only=False)
+    assert any(k.startswith('head.projector.') for k in ckpt['state_dict'])
+    scalars = runner.message_hub.log_scalars
+    assert {'train/loss_ce_mix', 'train/loss_con'} <= set(scalars)
+    assert scalars['train/loss_con'].current() > 0
+
+    # resume from the iteration-2 checkpoint in a fresh Runner
+    cfg = small_run_cfg(CORE_CFG, tmp_path / 'resumed')
+    cfg.resume = True
+    cfg.load_from = osp.join(tmp_path, 'iter_2.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    assert resumed.iter == 4
+    # it continued from iteration 2 instead of starting again
+    assert not osp.exists(tmp_path / 'resumed' / 'iter_2.pth')
+    assert osp.exists(tmp_path / 'resumed' / 'iter_4.pth')
+
+
+def test_ce_twin_differs_only_in_head():
+    core = Config.fromfile(CORE_CFG).to_dict()
+    ce = Config.fromfile(CE_CFG).to_dict()
+    assert core.pop('custom_imports')['imports'] == ['coretune_mm']
+    core_head = core['model'].pop('head')
+    ce_head = ce['model'].pop('head')
+    assert core_head['type'] == 'CoreContrastiveClsHead'
+    assert ce_head['type'] == 'LinearClsHead'
+    assert core == ce
