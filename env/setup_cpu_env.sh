@@ -13,13 +13,20 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 start=$(date +%s)
 python3 -m venv "$venv"
-pip="$venv/bin/python -m pip"
-$pip install -q --upgrade "pip<25" wheel
-$pip install -q -c "$here"/constraints-cpu.txt -r "$here"/requirements-cpu.txt
+pip_install() {  # quiet pip; prints its log (less this machine's index noise) on failure
+  local log; log=$(mktemp)
+  if ! "$venv/bin/python" -m pip install -q "$@" >"$log" 2>&1; then
+    grep -v 'is ignored: it is neither' "$log" >&2; exit 1
+  fi
+  rm -f "$log"
+}
+echo "creating the CPU environment in $venv (about a minute with a warm pip cache)"
+pip_install --upgrade "pip<25" wheel
+pip_install -c "$here"/constraints-cpu.txt -r "$here"/requirements-cpu.txt
 # torchvision: no CPU build on the registry; the wheel for torch 2.13 installs without its
 # (CUDA) dependencies and works in pure Python once the shims define its op schemas.
-$pip install -q --no-deps torchvision==0.28.0
-$pip install -q --no-deps --no-build-isolation -e "$root"
+pip_install --no-deps torchvision==0.28.0
+pip_install --no-deps --no-build-isolation -e "$root"
 site=$($venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cp "$here"/cpu_shims/coretune_cpu_env_shims.py "$here"/cpu_shims/coretune-cpu-env-shims.pth "$site"/
 # smoke check: the whole stack imports and every component registers

@@ -1,0 +1,69 @@
+"""Every shipped classification config parses, builds and takes a step."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from conftest import CONFIG_DIR
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import coretune_mm  # noqa: F401
+
+PAIRS = [('coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py',
+          'cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
+         ('coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py',
+          'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')]
+
+
+@pytest.mark.parametrize('core,ce', PAIRS)
+def test_twins_differ_only_in_head(core, ce):
+    core = Config.fromfile(osp.join(CONFIG_DIR, core)).to_dict()
+    ce = Config.fromfile(osp.join(CONFIG_DIR, ce)).to_dict()
+    assert core.pop('custom_imports') == dict(
+        imports=['coretune_mm'], allow_failed_imports=False)
+    assert core['model'].pop('head')['type'] == 'CoreContrastiveClsHead'
+    assert ce['model'].pop('head')['type'] == 'LinearClsHead'
+    assert core == ce
+
+
+def test_paper_setting():
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, PAIRS[0][0]))
+    assert cfg.train_dataloader.batch_size == 256
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    assert cfg.param_scheduler.type == 'CosineAnnealingLR'
+    assert cfg.train_cfg.max_epochs == 100
+    head = cfg.model.head
+    assert head.proj_channels == 256 and head.mixup.alpha == 1.0
+    assert (head.loss.eta, head.loss.temperature) == (0.1, 0.07)
+
+
+@pytest.mark.parametrize('path', [
+    osp.join(CONFIG_DIR, PAIRS[0][0]),
+    osp.join(CONFIG_DIR, 'examples', 'resnet18_8xb16_cifar10_coretune.py')
+], ids=['resnet50-paper', 'custom-imports-example'])
+def test_core_config_builds_and_steps(path):
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.default_scope)
+    cfg.model.backbone.pop('init_cfg', None)  # no CSL weights in CI
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert type(model.head).__name__ == 'CoreContrastiveClsHead'
+    data = dict(
+        inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+                for _ in range(4)],
+        data_samples=[DataSample().set_gt_label(c) for c in (0, 1, 1, 2)])
+    processed = model.data_preprocessor(data, True)
+    losses = model(**processed, mode='loss')
+    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_every_config_parses():
+    paths = glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    assert len(paths) >= 5
+    for path in paths:
+        Config.fromfile(path)
