@@ -5,10 +5,10 @@ registers every component in the OpenMMLab registries.
 """
 from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
                    soft_target_cross_entropy)
-from .models import CoreContrastiveClsHead
+from .models import CoreContrastiveClsHead, CoreContrastiveSegHead
 from .version import __version__
 
 __all__ = [
-    'CoreContrastiveClsHead', 'CoreLoss', 'HardMixup', 'ProjectionHead',
+    'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss', 'HardMixup', 'ProjectionHead',
     'focal_supcon_loss', 'soft_target_cross_entropy', '__version__'
 ]

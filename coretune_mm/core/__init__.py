@@ -17,9 +17,11 @@ from .losses import focal_supcon_loss, soft_target_cross_entropy
 from .mixup import (HardMixup, HardPairs, mine_hard_pairs, mix_hard_negatives,
                     mix_hard_positives)
 from .projector import ProjectionHead
+from .sampling import balanced_quota, sample_pixels
 
 __all__ = [
-    'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'check_features',
+    'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'balanced_quota',
+    'check_features', 'sample_pixels',
     'focal_supcon_loss', 'labels_to_targets', 'mine_hard_pairs',
     'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
 ]

@@ -1,4 +1,4 @@
 from . import registry  # noqa: F401  registers HardMixup/CoreLoss everywhere
-from .heads import CoreContrastiveClsHead
+from .heads import CoreContrastiveClsHead, CoreContrastiveSegHead
 
-__all__ = ['CoreContrastiveClsHead']
+__all__ = ["CoreContrastiveClsHead", "CoreContrastiveSegHead"]

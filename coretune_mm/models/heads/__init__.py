@@ -1,3 +1,4 @@
 from .core_cls_head import CoreContrastiveClsHead
+from .core_seg_head import CoreContrastiveSegHead
 
-__all__ = ['CoreContrastiveClsHead']
+__all__ = ['CoreContrastiveClsHead', 'CoreContrastiveSegHead']

@@ -1,0 +1,2 @@
+# mmseg-convention alias of coretune_deeplabv3_voc.py
+_base_ = './coretune_deeplabv3_voc.py'

@@ -1,0 +1,200 @@
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+
+from ...core import ProjectionHead, labels_to_targets
+from ...core.sampling import sample_pixels
+
+_SUBCLASSES: Dict[type, type] = {}
+
+
+def _core_subclass(base: type) -> type:
+    """``Core<Base>``: Core-tuning on top of an mmseg decode head class.
+
+    Made once per wrapped class and published in this module, so instances
+    pickle and deep-copy like ordinary ones.
+    """
+    if base not in _SUBCLASSES:
+        name = f'Core{base.__name__}'
+        sub = type(name, (CoreContrastiveSegHead, base), {
+            '__module__': __name__,
+            '__qualname__': name
+        })
+        globals()[name] = sub
+        _SUBCLASSES[base] = sub
+    return _SUBCLASSES[base]
+
+
+@MODELS.register_module()
+class CoreContrastiveSegHead(BaseDecodeHead):
+    """Core-tuning on the dense features of any mmseg decode head.
+
+    ``dict(type='CoreContrastiveSegHead', wrapped_type='FCNHead', ...)``
+    builds an instance of ``CoreFCNHead``, a subclass of both this class and
+    the wrapped head, with the wrapped head's own arguments (so a config
+    swap is: change ``type``, add ``wrapped_type``). Parameter names, the
+    forward pass, ``predict`` and the dense cross-entropy (``loss_ce``) are
+    the wrapped head's; this class adds a projector (``projector.*``, unused
+    at inference) and, in ``loss``, the Core-tuning terms on sampled pixel
+    features:
+
+    1. labels are resized to the feature map (nearest); ``ignore_index``
+       pixels are never sampled; at most ``max_pixels`` pixels per batch,
+       class-balanced, deterministic for a fixed seed;
+    2. ``HardMixup`` on the sampled features (the input of ``cls_seg``),
+       the projector, and ``CoreLoss`` with ``conv_seg``'s weights as the
+       classifier of the mixed features.
+
+    Loss keys are always ``loss_ce``, ``loss_ce_mix``, ``loss_con`` (plus
+    ``acc_seg``); a batch with fewer than two classes among its valid pixels
+    gives zeros connected to the graph (every parameter still receives a
+    gradient, so DDP ranks stay in step).
+
+    The feature hook: :meth:`forward_with_features` returns the logits and
+    the feature map passed to ``cls_seg``. The default captures the single
+    ``cls_seg`` call made by ``forward``, which is how every mmseg head
+    built on ``BaseDecodeHead`` classifies; a head that classifies otherwise
+    overrides this one method.
+
+    Args:
+        wrapped_type (str): registered mmseg decode head type, e.g.
+            ``'DepthwiseSeparableASPPHead'``, ``'FCNHead'``, ``'ASPPHead'``,
+            ``'UPerHead'``.
+        proj_channels (int): projector output dim. Defaults to 256.
+        proj_hidden_channels (int, optional): projector hidden dim; defaults
+            to the head's ``channels``.
+        max_pixels (int): pixels sampled per batch (per rank). Defaults to
+            1024, i.e. 3072 contrasted rows.
+        mixup (dict): ``HardMixup`` config.
+        core_loss (dict): ``CoreLoss`` config.
+        sample_seed (int, optional): seed of a private generator for the
+            pixel sampling; by default the global RNG (seeded by the run's
+            ``randomness.seed``) is used.
+        **kwargs: the wrapped head's arguments.
+    """
+
+    def __new__(cls, *args, wrapped_type: Optional[str] = None, **kwargs):
+        if cls is not CoreContrastiveSegHead:
+            return super().__new__(cls)
+        if wrapped_type is None:
+            raise TypeError('CoreContrastiveSegHead needs wrapped_type, the '
+                            "mmseg decode head to wrap (e.g. 'FCNHead')")
+        base = MODELS.get(wrapped_type) if isinstance(wrapped_type,
+                                                      str) else wrapped_type
+        if base is None:
+            raise KeyError(f'wrapped_type={wrapped_type!r} is not a '
+                           'registered mmseg decode head')
+        if not (isinstance(base, type) and issubclass(base, BaseDecodeHead)):
+            raise TypeError(f'wrapped_type={wrapped_type!r} must be a '
+                            'subclass of mmseg BaseDecodeHead')
+        if issubclass(base, CoreContrastiveSegHead):
+            raise TypeError('CoreContrastiveSegHead cannot wrap itself')
+        return super().__new__(_core_subclass(base))
+
+    def __init__(self,
+                 *args,
+                 wrapped_type: Optional[str] = None,
+                 proj_channels: int = 256,
+                 proj_hidden_channels: Optional[int] = None,
+                 max_pixels: int = 1024,
+                 mixup: dict = dict(type='HardMixup'),
+                 core_loss: dict = dict(type='CoreLoss'),
+                 sample_seed: Optional[int] = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.out_channels != self.num_classes:
+            raise ValueError(
+                'CoreContrastiveSegHead needs one output channel per class '
+                f'(softmax segmentation); got out_channels={self.out_channels}'
+                f' for num_classes={self.num_classes}')
+        if max_pixels <= 0:
+            raise ValueError(f'max_pixels must be positive, got {max_pixels}')
+        self.wrapped_type = getattr(wrapped_type, '__name__', wrapped_type)
+        self.max_pixels = int(max_pixels)
+        self.sample_seed = sample_seed
+        self._sample_generator = None
+        self.projector = ProjectionHead(self.channels, proj_hidden_channels,
+                                        proj_channels)
+        self.mixup = mixup if isinstance(mixup, nn.Module) else \
+            MODELS.build(mixup)
+        self.core_loss = core_loss if isinstance(core_loss, nn.Module) else \
+            MODELS.build(core_loss)
+
+    def forward_with_features(
+            self, inputs: Tuple[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The hook: ``(seg_logits, feature map fed to cls_seg)``."""
+        captured: List[torch.Tensor] = []
+        cls_seg = self.cls_seg
+
+        def capture(feat):
+            captured.append(feat)
+            return cls_seg(feat)
+
+        self.cls_seg = capture  # shadows the method for this call only
+        try:
+            seg_logits = self.forward(inputs)
+        finally:
+            del self.cls_seg
+        if len(captured) != 1:
+            raise RuntimeError(
+                f'{type(self).__name__}.forward called cls_seg '
+                f'{len(captured)} times; override forward_with_features to '
+                'return (seg_logits, features before conv_seg)')
+        return seg_logits, captured[0]
+
+    def loss(self, inputs: Tuple[torch.Tensor], batch_data_samples,
+             train_cfg) -> dict:
+        seg_logits, feats = self.forward_with_features(inputs)
+        # Core terms first: they validate the labels with a clear message
+        core_losses = self.core_loss_by_feat(feats, batch_data_samples)
+        losses = self.loss_by_feat(seg_logits, batch_data_samples)
+        losses.update(core_losses)
+        return losses
+
+    def _generator(self, device: torch.device):
+        if self.sample_seed is None:
+            return None
+        if self._sample_generator is None or \
+                self._sample_generator.device != device:
+            self._sample_generator = torch.Generator(device=device)
+            self._sample_generator.manual_seed(self.sample_seed)
+        return self._sample_generator
+
+    def sample_features(self, feats: torch.Tensor, batch_data_samples
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Sampled pixel features (S, C) and their labels (S,)."""
+        seg_label = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
+        seg_label = F.interpolate(
+            seg_label.float(), size=feats.shape[2:],
+            mode='nearest').long().flatten()
+        flat = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
+        index = sample_pixels(
+            seg_label,
+            self.num_classes,
+            self.max_pixels,
+            ignore_index=self.ignore_index,
+            generator=self._generator(seg_label.device))
+        return flat[index], seg_label[index]
+
+    def core_loss_by_feat(self, feats: torch.Tensor,
+                          batch_data_samples) -> dict:
+        pixels, labels = self.sample_features(feats, batch_data_samples)
+        weight = 1.0
+        if labels.unique().numel() < 2:
+            # nothing to contrast: run the same graph on one pixel, scaled
+            # to zero, so every rank returns the same keys and gradients
+            pixels = feats.permute(0, 2, 3, 1).reshape(-1,
+                                                       feats.shape[1])[:1]
+            labels = torch.zeros(1, dtype=torch.long, device=feats.device)
+            weight = 0.0
+        targets = labels_to_targets(labels, self.num_classes)
+        rows, row_targets = self.mixup(pixels, targets)
+        logits = F.linear(rows, self.conv_seg.weight.flatten(1),
+                          self.conv_seg.bias)
+        losses = self.core_loss(logits, self.projector(rows), row_targets)
+        return {k: v * weight for k, v in losses.items()}

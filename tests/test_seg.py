@@ -1,0 +1,320 @@
+"""Core-tuning in mmseg: the head on several decode heads, pixel sampling,
+and real Runner runs on the real VOC mini set (../shared)."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from conftest import CONFIG_DIR, VOC_ROOT, require_shared
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+import coretune_mm  # noqa: F401
+from coretune_mm import CoreContrastiveSegHead
+from coretune_mm.core import balanced_quota, sample_pixels
+
+NUM_CLASSES = 5
+BN = dict(type='BN', requires_grad=True)
+HEADS = {
+    'DepthwiseSeparableASPPHead':
+    dict(
+        in_channels=64,
+        in_index=3,
+        channels=16,
+        dilations=(1, 2),
+        c1_in_channels=8,
+        c1_channels=4),
+    'FCNHead':
+    dict(in_channels=64, in_index=3, channels=16, num_convs=1),
+    'ASPPHead':
+    dict(in_channels=64, in_index=3, channels=16, dilations=(1, 2)),
+    'UPerHead':
+    dict(
+        in_channels=[8, 16, 32, 64],
+        in_index=[0, 1, 2, 3],
+        channels=16,
+        pool_scales=(1, 2)),
+}
+
+
+@pytest.fixture(autouse=True)
+def scope():
+    init_default_scope('mmseg')
+
+
+def head_cfg(wrapped, core=True, **extra):
+    cfg = dict(
+        HEADS[wrapped],
+        num_classes=NUM_CLASSES,
+        norm_cfg=BN,
+        align_corners=False,
+        dropout_ratio=0.0,
+        **extra)
+    if core:
+        cfg.update(
+            type='CoreContrastiveSegHead',
+            wrapped_type=wrapped,
+            proj_channels=8,
+            max_pixels=64,
+            mixup=dict(type='HardMixup', seed=0))
+    else:
+        cfg.update(type=wrapped)
+    return cfg
+
+
+def feature_pyramid(batch=2, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, size // s, size // s, generator=g,
+                    requires_grad=True)
+        for c, s in ((8, 1), (16, 2), (32, 2), (64, 2))
+    ]
+
+
+def seg_samples(labels):
+    out = []
+    for lab in labels:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=lab.unsqueeze(0).long())
+        s.set_metainfo(dict(img_shape=lab.shape, ori_shape=lab.shape))
+        out.append(s)
+    return out
+
+
+def random_labels(batch=2, size=16, seed=1, ignore_frac=0.2):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
+    labels[torch.rand(labels.shape, generator=g) < ignore_frac] = 255
+    return labels
+
+
+@pytest.mark.parametrize('wrapped', list(HEADS))
+def test_head_losses_gradients_and_inference(wrapped):
+    head = MODELS.build(head_cfg(wrapped))
+    assert isinstance(head, CoreContrastiveSegHead)
+    assert isinstance(head, MODELS.get(wrapped))
+    head.init_weights()
+    feats = feature_pyramid()
+    losses = head.loss(feats, seg_samples(random_labels()), None)
+    assert set(losses) == {'loss_ce', 'loss_ce_mix', 'loss_con', 'acc_seg'}
+    assert all(torch.isfinite(losses[k]).all() for k in losses)
+    assert losses['loss_con'] > 0 and losses['loss_ce_mix'] > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert feats[-1].grad.abs().sum() > 0  # gradient reaches the "backbone"
+    assert head.projector.fc1.weight.grad.abs().sum() > 0
+
+    # inference is exactly the wrapped head's, with the same weights
+    plain = MODELS.build(head_cfg(wrapped, core=False))
+    state = {
+        k: v
+        for k, v in head.state_dict().items() if not k.startswith('projector')
+    }
+    plain.load_state_dict(state, strict=True)
+    head.eval(), plain.eval()
+    metas = [dict(img_shape=(16, 16), pad_shape=(16, 16))] * 2
+    with torch.no_grad():
+        torch.testing.assert_close(
+            head.predict(feats, metas, None), plain.predict(feats, metas,
+                                                            None))
+
+
+@pytest.mark.parametrize('labels', ['one-class', 'all-ignored'])
+def test_nothing_to_contrast_gives_connected_zeros(labels):
+    lab = torch.full((2, 16, 16), 255 if labels == 'all-ignored' else 3)
+    head = MODELS.build(head_cfg('FCNHead'))
+    feats = feature_pyramid()
+    losses = head.loss(feats, seg_samples(lab), None)
+    assert set(losses) == {'loss_ce', 'loss_ce_mix', 'loss_con', 'acc_seg'}
+    assert losses['loss_ce_mix'].item() == 0 and losses['loss_con'].item() == 0
+    (losses['loss_ce_mix'] + losses['loss_con']).backward()
+    # the projector is still in the graph (zero gradient), as DDP needs
+    assert head.projector.fc1.weight.grad is not None
+
+
+def test_bad_labels_and_configs():
+    head = MODELS.build(head_cfg('FCNHead'))
+    lab = random_labels()
+    lab[0, 0, 0] = NUM_CLASSES + 2
+    with pytest.raises(ValueError, match=r'labels must lie in \[0, 4\]'):
+        head.loss(feature_pyramid(), seg_samples(lab), None)
+    with pytest.raises(KeyError, match='not a registered mmseg decode head'):
+        MODELS.build(dict(head_cfg('FCNHead'), wrapped_type='NoSuchHead'))
+    with pytest.raises(TypeError, match='needs wrapped_type'):
+        cfg = head_cfg('FCNHead')
+        cfg.pop('wrapped_type')
+        MODELS.build(cfg)
+
+
+def test_sampling_ignores_respects_budget_and_balances():
+    labels = torch.full((1000, ), 255)
+    labels[:600] = 0  # a big class
+    labels[600:650] = 1  # a small class
+    labels[650:900] = 2
+    labels = labels[torch.randperm(1000)]
+    for budget in (30, 90, 200, 2000):
+        idx = sample_pixels(labels, 3, budget)
+        assert idx.numel() == min(budget, 900)
+        assert len(set(idx.tolist())) == idx.numel()
+        picked = labels[idx]
+        assert (picked != 255).all()
+        counts = torch.bincount(picked, minlength=3).tolist()
+        if budget == 30:
+            assert counts == [10, 10, 10]
+        if budget == 200:  # class 1 gives 50, the others share the rest
+            assert counts == [75, 50, 75]
+    assert balanced_quota(torch.tensor([5, 0, 100]), 20).tolist() == [5, 0, 15]
+
+
+def test_sampling_deterministic_under_seed():
+    labels = random_labels(batch=1, size=32).flatten()
+    a = sample_pixels(labels, NUM_CLASSES, 50,
+                      generator=torch.Generator().manual_seed(0))
+    b = sample_pixels(labels, NUM_CLASSES, 50,
+                      generator=torch.Generator().manual_seed(0))
+    c = sample_pixels(labels, NUM_CLASSES, 50,
+                      generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert sample_pixels(torch.full((10, ), 255), 3, 5).numel() == 0
+
+
+def test_head_max_pixels_bounds_contrasted_rows():
+    head = MODELS.build(head_cfg('FCNHead', ))
+    feats = feature_pyramid(size=64)
+    pixels, labels = head.sample_features(
+        feats[-1].detach()[:, :16], seg_samples(random_labels(size=64)))
+    assert pixels.shape[0] == 64 and (labels != 255).all()
+
+
+# --------------------------------------------------------------------------
+# Real Runner runs on the VOC mini set
+
+
+def shrink_for_cpu(cfg, work_dir, max_iters=4, val_interval=4, crop=64):
+    """CPU overrides of a DeepLabV3(+)/FCN VOC config: BN instead of SyncBN,
+    ResNet-18, small crop, a few iterations, the VOC mini set."""
+    require_shared(VOC_ROOT)
+    cfg.work_dir = str(work_dir)
+    m = cfg.model
+    m.pretrained = None
+    m.data_preprocessor.size = (crop, crop)
+    cfg.data_preprocessor = m.data_preprocessor
+    m.backbone.update(depth=18, norm_cfg=BN, init_cfg=None)
+    dh = m.decode_head
+    dh.update(norm_cfg=BN, in_channels=512, channels=32)
+    if 'c1_in_channels' in dh:
+        dh.update(c1_in_channels=64, c1_channels=8)
+    m.auxiliary_head.update(norm_cfg=BN, in_channels=256, channels=16)
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations'),
+        dict(type='RandomResize', scale=(256, 96), ratio_range=(0.8, 1.2),
+             keep_ratio=True),
+        dict(type='RandomCrop', crop_size=(crop, crop), cat_max_ratio=0.75),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackSegInputs')
+    ]
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(256, 96), keep_ratio=True),
+        dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')
+    ]
+
+    def voc(split, pipeline):
+        return dict(
+            type='PascalVOCDataset',
+            data_root=VOC_ROOT,
+            data_prefix=dict(
+                img_path='JPEGImages', seg_map_path='SegmentationClass'),
+            ann_file=f'ImageSets/Segmentation/{split}.txt',
+            pipeline=pipeline)
+
+    cfg.train_dataloader = dict(
+        batch_size=2,
+        num_workers=0,
+        sampler=dict(type='InfiniteSampler', shuffle=True),
+        dataset=voc('train', train_pipeline))
+    cfg.val_dataloader = dict(
+        batch_size=1,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=voc('val', test_pipeline))
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=max_iters,
+        val_interval=val_interval)
+    cfg.param_scheduler = dict(
+        type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
+        by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', by_epoch=False, interval=2)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    cfg.randomness = dict(seed=0)
+    return cfg
+
+
+def test_coretune_deeplabv3_voc_runner_val_and_resume(tmp_path):
+    path = osp.join(CONFIG_DIR, 'coretune_deeplabv3_voc.py')
+    cfg = shrink_for_cpu(Config.fromfile(path), tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert type(runner.model.decode_head).__name__ == \
+        'CoreDepthwiseSeparableASPPHead'
+    scalars = runner.message_hub.log_scalars
+    for key in ('decode.loss_ce', 'decode.loss_ce_mix', 'decode.loss_con'):
+        assert f'train/{key}' in scalars
+    metrics = runner.val_loop.run()
+    assert 0.0 <= metrics['mIoU'] <= 100.0
+    assert osp.exists(tmp_path / 'iter_4.pth')
+
+    cfg = shrink_for_cpu(Config.fromfile(path), tmp_path / 'resumed')
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'iter_2.pth')
+    resumed = Runner.from_cfg(cfg)
+    resumed.train()
+    assert resumed.iter == 4
+    assert not osp.exists(tmp_path / 'resumed' / 'iter_2.pth')
+
+
+def test_untouched_mmseg_config_with_head_swap_trains(tmp_path):
+    path = osp.join(CONFIG_DIR, 'examples',
+                    'deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512_coretune.py')
+    cfg = shrink_for_cpu(
+        Config.fromfile(path), tmp_path, max_iters=1, val_interval=10)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert type(runner.model.decode_head).__name__ == 'CoreASPPHead'
+    assert 'train/decode.loss_con' in runner.message_hub.log_scalars
+
+
+def test_seg_twins_differ_only_in_head_and_backbone_keys_match():
+    core = Config.fromfile(osp.join(CONFIG_DIR, 'coretune_deeplabv3_voc.py'))
+    ce = Config.fromfile(osp.join(CONFIG_DIR, 'cetune_deeplabv3_voc.py'))
+    core_d, ce_d = core.to_dict(), ce.to_dict()
+    core_d.pop('custom_imports')
+    core_head = core_d['model'].pop('decode_head')
+    ce_head = ce_d['model'].pop('decode_head')
+    assert core_d == ce_d
+    assert core_head.pop('type') == 'CoreContrastiveSegHead'
+    assert core_head.pop('wrapped_type') == ce_head.pop('type')
+    for key in ('proj_channels', 'max_pixels', 'mixup', 'core_loss'):
+        core_head.pop(key)
+    assert core_head == ce_head
+    assert ce.model.backbone.norm_cfg.type == 'SyncBN'
+    assert ce.train_cfg.max_iters == 20000
+
+    # a torchvision-layout ResNet-50 (MoCo/SimCLR/BYOL) matches every key
+    import torchvision
+    tv_keys = {
+        k
+        for k in torchvision.models.resnet50().state_dict()
+        if not k.startswith('fc.')
+    }
+    backbone_cfg = copy.deepcopy(ce.model.backbone)
+    backbone_cfg.update(norm_cfg=BN, init_cfg=None)
+    backbone = MODELS.build(backbone_cfg)
+    assert set(backbone.state_dict()) == tv_keys
