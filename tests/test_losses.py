@@ -180,3 +180,17 @@ def test_core_loss_keys_and_eta():
         CoreLoss()(logits, z[:5], y)
     with pytest.raises(ValueError, match='eta must be >= 0'):
         CoreLoss(eta=-1)
+
+
+def test_target_groups_are_exact_row_equality():
+    from coretune_mm.core.losses import target_groups
+    g = torch.Generator().manual_seed(0)
+    base = torch.softmax(torch.randn(6, 1000, generator=g), dim=1)
+    targets = base[torch.randint(0, 6, (50, ), generator=g)]
+    # a row differing from another in one far class only, by 1 ulp
+    targets[0] = targets[1]
+    targets[0, 999] = torch.nextafter(targets[0, 999], torch.tensor(1.0))
+    group = target_groups(targets)
+    same = (targets.unsqueeze(0) == targets.unsqueeze(1)).all(-1)
+    assert torch.equal(group.unsqueeze(0) == group.unsqueeze(1), same)
+    assert group[0] != group[1]

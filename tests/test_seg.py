@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import CONFIG_DIR, VOC_ROOT, require_shared
+from conftest import CONFIG_DIR, REPO_ROOT, VOC_ROOT, require_shared
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -193,74 +193,29 @@ def test_head_max_pixels_bounds_contrasted_rows():
 # Real Runner runs on the VOC mini set
 
 
-def shrink_for_cpu(cfg, work_dir, max_iters=4, val_interval=4, crop=64):
-    """CPU overrides of a DeepLabV3(+)/FCN VOC config: BN instead of SyncBN,
-    ResNet-18, small crop, a few iterations, the VOC mini set."""
+CPU_CORE_CFG = osp.join(CONFIG_DIR, 'cpu',
+                        'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
+CPU_CE_CFG = osp.join(CONFIG_DIR, 'cpu',
+                      'cetune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
+
+
+def voc_mini_cfg(path, work_dir, max_iters=4):
+    """A configs/cpu config with absolute data paths and fewer iterations."""
     require_shared(VOC_ROOT)
+    cfg = Config.fromfile(path)
     cfg.work_dir = str(work_dir)
-    m = cfg.model
-    m.pretrained = None
-    m.data_preprocessor.size = (crop, crop)
-    cfg.data_preprocessor = m.data_preprocessor
-    m.backbone.update(depth=18, norm_cfg=BN, init_cfg=None)
-    dh = m.decode_head
-    dh.update(norm_cfg=BN, in_channels=512, channels=32)
-    if 'c1_in_channels' in dh:
-        dh.update(c1_in_channels=64, c1_channels=8)
-    m.auxiliary_head.update(norm_cfg=BN, in_channels=256, channels=16)
-    train_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations'),
-        dict(type='RandomResize', scale=(256, 96), ratio_range=(0.8, 1.2),
-             keep_ratio=True),
-        dict(type='RandomCrop', crop_size=(crop, crop), cat_max_ratio=0.75),
-        dict(type='RandomFlip', prob=0.5),
-        dict(type='PackSegInputs')
-    ]
-    test_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=(256, 96), keep_ratio=True),
-        dict(type='LoadAnnotations'),
-        dict(type='PackSegInputs')
-    ]
-
-    def voc(split, pipeline):
-        return dict(
-            type='PascalVOCDataset',
-            data_root=VOC_ROOT,
-            data_prefix=dict(
-                img_path='JPEGImages', seg_map_path='SegmentationClass'),
-            ann_file=f'ImageSets/Segmentation/{split}.txt',
-            pipeline=pipeline)
-
-    cfg.train_dataloader = dict(
-        batch_size=2,
-        num_workers=0,
-        sampler=dict(type='InfiniteSampler', shuffle=True),
-        dataset=voc('train', train_pipeline))
-    cfg.val_dataloader = dict(
-        batch_size=1,
-        num_workers=0,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=voc('val', test_pipeline))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = VOC_ROOT
     cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg = dict(
-        type='IterBasedTrainLoop', max_iters=max_iters,
-        val_interval=val_interval)
-    cfg.param_scheduler = dict(
-        type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
-        by_epoch=False)
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=2)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.env_cfg.dist_cfg = dict(backend='gloo')
-    cfg.randomness = dict(seed=0)
+    cfg.train_cfg.update(max_iters=max_iters, val_interval=max_iters)
+    cfg.param_scheduler[0].end = max_iters
+    cfg.default_hooks.checkpoint.interval = 2
+    cfg.default_hooks.logger.interval = 1
     return cfg
 
 
 def test_coretune_deeplabv3_voc_runner_val_and_resume(tmp_path):
-    path = osp.join(CONFIG_DIR, 'coretune_deeplabv3_voc.py')
-    cfg = shrink_for_cpu(Config.fromfile(path), tmp_path)
+    cfg = voc_mini_cfg(CPU_CORE_CFG, tmp_path)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert type(runner.model.decode_head).__name__ == \
@@ -272,7 +227,7 @@ def test_coretune_deeplabv3_voc_runner_val_and_resume(tmp_path):
     assert 0.0 <= metrics['mIoU'] <= 100.0
     assert osp.exists(tmp_path / 'iter_4.pth')
 
-    cfg = shrink_for_cpu(Config.fromfile(path), tmp_path / 'resumed')
+    cfg = voc_mini_cfg(CPU_CORE_CFG, tmp_path / 'resumed')
     cfg.resume, cfg.load_from = True, str(tmp_path / 'iter_2.pth')
     resumed = Runner.from_cfg(cfg)
     resumed.train()
@@ -283,12 +238,62 @@ def test_coretune_deeplabv3_voc_runner_val_and_resume(tmp_path):
 def test_untouched_mmseg_config_with_head_swap_trains(tmp_path):
     path = osp.join(CONFIG_DIR, 'examples',
                     'deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512_coretune.py')
-    cfg = shrink_for_cpu(
-        Config.fromfile(path), tmp_path, max_iters=1, val_interval=10)
+    cfg = Config.fromfile(path)
+    # the CPU overrides of configs/cpu, applied to this untouched config
+    cpu = voc_mini_cfg(CPU_CE_CFG, tmp_path, max_iters=1)
+    for key in ('work_dir', 'train_dataloader', 'val_dataloader',
+                'test_dataloader', 'train_cfg', 'param_scheduler',
+                'default_hooks', 'env_cfg', 'randomness'):
+        cfg[key] = cpu[key]
+    cfg.model.update(
+        pretrained=None,
+        data_preprocessor=cpu.model.data_preprocessor,
+        backbone=cpu.model.backbone,
+        auxiliary_head=cpu.model.auxiliary_head)
+    cfg.model.decode_head.update(
+        in_channels=512, channels=32, norm_cfg=BN)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert type(runner.model.decode_head).__name__ == 'CoreASPPHead'
     assert 'train/decode.loss_con' in runner.message_hub.log_scalars
+
+
+def load_tool(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'coretune_tools_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_and_test_tools_on_voc_mini(tmp_path):
+    require_shared(VOC_ROOT)
+    overrides = [
+        f'train_dataloader.dataset.data_root={VOC_ROOT}',
+        f'val_dataloader.dataset.data_root={VOC_ROOT}',
+        f'test_dataloader.dataset.data_root={VOC_ROOT}',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2'
+    ]
+    work_dir = str(tmp_path / 'run')
+    load_tool('train').main(
+        [CPU_CORE_CFG, '--work-dir', work_dir, '--cfg-options', *overrides])
+    assert osp.exists(osp.join(work_dir, 'iter_2.pth'))
+    # --resume without a value continues from the latest checkpoint
+    load_tool('train').main([
+        CPU_CORE_CFG, '--work-dir', work_dir, '--resume', '--cfg-options',
+        *overrides[:-3], 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+        'default_hooks.checkpoint.interval=1'
+    ])
+    assert osp.exists(osp.join(work_dir, 'iter_3.pth'))
+    out = str(tmp_path / 'metrics.json')
+    metrics = load_tool('test').main([
+        CPU_CORE_CFG,
+        osp.join(work_dir, 'iter_3.pth'), '--work-dir',
+        str(tmp_path / 'test'), '--out', out, '--cfg-options', *overrides[2:3]
+    ])
+    assert 'mIoU' in metrics and osp.exists(out)
 
 
 def test_seg_twins_differ_only_in_head_and_backbone_keys_match():

@@ -7,18 +7,27 @@ from .checks import check_features, check_targets
 NORMALIZERS = ('official', 'supcon')
 
 
-def positive_mask(targets: torch.Tensor) -> torch.Tensor:
-    """(M, M) bool mask: ``j != i`` and ``targets[j]`` equals ``targets[i]``
-    exactly.
+def target_groups(targets: torch.Tensor) -> torch.Tensor:
+    """(M,) group id per row: two rows share an id iff their targets are
+    exactly equal (any number of classes -- unlike the official code's
+    ``labels @ 10**arange(C)`` hashing, which overflows for C > 19).
 
-    Rows are grouped with ``torch.unique(dim=0)``, which compares whole rows
-    exactly -- unlike the official code's ``labels @ 10**arange(C)`` hashing,
-    this holds for any number of classes.
+    Rows are keyed by a fixed float64 projection (identical rows give
+    identical keys), grouped with a 1-D ``torch.unique``, and the grouping
+    is verified exactly; on a (measure-zero) key collision it falls back to
+    the slower row-wise ``torch.unique(dim=0)``.
     """
-    _, group = torch.unique(targets, dim=0, return_inverse=True)
-    mask = group.unsqueeze(0) == group.unsqueeze(1)
-    mask.fill_diagonal_(False)
-    return mask
+    num_classes = targets.shape[1]
+    weights = torch.arange(
+        1, num_classes + 1, dtype=torch.float64,
+        device=targets.device).mul_(0.6180339887498949).frac_().add_(1.0)
+    keys = (targets.double() * weights).sum(dim=1)
+    _, group = torch.unique(keys, return_inverse=True)
+    first = torch.empty_like(group).scatter_(
+        0, group, torch.arange(group.numel(), device=group.device))
+    if bool((targets == targets[first[group]]).all()):
+        return group
+    return torch.unique(targets, dim=0, return_inverse=True)[1]
 
 
 def focal_supcon_loss(z: torch.Tensor,
@@ -65,26 +74,42 @@ def focal_supcon_loss(z: torch.Tensor,
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
         num_rows = z.shape[0]
-        pos = positive_mask(targets)
-        num_pos = pos.sum(dim=1)
-        has_pos = num_pos > 0
-        if not bool(has_pos.any()):
+        group = target_groups(targets)
+        # anchors: rows with a positive (their group has another member).
+        # Mixed rows usually have unique targets, so only the anchors' rows
+        # of the similarity matrix are computed: (A, M), not (M, M).
+        anchors = (torch.bincount(group)[group] > 1).nonzero(as_tuple=True)[0]
+        if anchors.numel() == 0:
             return z.sum() * 0.0
 
-        logits = z @ z.t() / temperature
-        self_mask = torch.eye(num_rows, dtype=torch.bool, device=z.device)
-        log_prob = logits - torch.logsumexp(
-            logits.masked_fill(self_mask, float('-inf')), dim=1, keepdim=True)
-        # 1 - p_ij, computed as -expm1(log p) for accuracy; the clamp keeps
-        # the gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1.
-        weight = (-torch.expm1(log_prob)).clamp_min(1e-12).pow(gamma)
-        terms = torch.where(pos, weight * log_prob, torch.zeros_like(logits))
-        if normalizer == 'official':
-            denom = torch.full_like(num_pos, num_rows, dtype=z.dtype)
+        num_anchors = anchors.numel()
+        rows = torch.arange(num_anchors, device=z.device)
+        logits = z[anchors] @ z.t() / temperature  # (A, M)
+        lse = torch.logsumexp(
+            logits.index_put((rows, anchors),
+                             logits.new_tensor(float('-inf'))),
+            dim=1)  # log sum_{k != i} exp(z_i.z_k / t)
+        # the positive pairs (i, j), j != i, as flat index lists: the focal
+        # weights are computed on these entries only, not on (A, M)
+        pos = group[anchors].unsqueeze(1) == group.unsqueeze(0)
+        pos[rows, anchors] = False
+        pi, pj = pos.nonzero(as_tuple=True)
+        log_prob = logits[pi, pj] - lse[pi]
+        if gamma == 0:
+            terms = log_prob
         else:
-            denom = num_pos.to(z.dtype).clamp_min(1.0)
-        per_anchor = -terms.sum(dim=1) / denom
-        return per_anchor[has_pos].mean()
+            # 1 - p_ij as -expm1(log p) for accuracy; the clamp keeps the
+            # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1.
+            weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
+            if gamma != 1:
+                weight = weight.pow(gamma)
+            terms = weight * log_prob
+        per_anchor = log_prob.new_zeros(num_anchors).index_add(0, pi, terms)
+        if normalizer == 'official':
+            denom = float(num_rows)
+        else:
+            denom = torch.bincount(pi, minlength=num_anchors).to(z.dtype)
+        return (-per_anchor / denom).mean()
 
 
 def soft_target_cross_entropy(logits: torch.Tensor,

@@ -167,19 +167,29 @@ class CoreContrastiveSegHead(BaseDecodeHead):
 
     def sample_features(self, feats: torch.Tensor, batch_data_samples
                         ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Sampled pixel features (S, C) and their labels (S,)."""
+        """Sampled pixel features (S, C) and their labels (S,).
+
+        Gathers the S pixels straight from the (B, C, H, W) map, without a
+        channels-last copy of the whole map.
+        """
         seg_label = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
         seg_label = F.interpolate(
             seg_label.float(), size=feats.shape[2:],
             mode='nearest').long().flatten()
-        flat = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
         index = sample_pixels(
             seg_label,
             self.num_classes,
             self.max_pixels,
             ignore_index=self.ignore_index,
             generator=self._generator(seg_label.device))
-        return flat[index], seg_label[index]
+        return self._gather_pixels(feats, index), seg_label[index]
+
+    @staticmethod
+    def _gather_pixels(feats: torch.Tensor,
+                       index: torch.Tensor) -> torch.Tensor:
+        """Rows ``index`` of the flat (B*H*W, C) view of a (B, C, H, W) map."""
+        hw = feats.shape[2] * feats.shape[3]
+        return feats.flatten(2)[index // hw, :, index % hw]
 
     def core_loss_by_feat(self, feats: torch.Tensor,
                           batch_data_samples) -> dict:
@@ -188,9 +198,8 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         if labels.unique().numel() < 2:
             # nothing to contrast: run the same graph on one pixel, scaled
             # to zero, so every rank returns the same keys and gradients
-            pixels = feats.permute(0, 2, 3, 1).reshape(-1,
-                                                       feats.shape[1])[:1]
             labels = torch.zeros(1, dtype=torch.long, device=feats.device)
+            pixels = self._gather_pixels(feats, labels)
             weight = 0.0
         targets = labels_to_targets(labels, self.num_classes)
         rows, row_targets = self.mixup(pixels, targets)
