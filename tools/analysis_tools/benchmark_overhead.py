@@ -5,8 +5,8 @@ twin), feeds them the *same* prefetched batches (data loading is excluded)
 and times ``model.train_step`` alternately in one process after a warm-up,
 printing the median step time of each and the ratio. Peak memory is taken
 for each variant in a fresh child process (CUDA: ``max_memory_allocated``;
-CPU: the rise of the process's peak RSS over its level before the model was
-built), so the two models never share a measurement.
+CPU: the peak RSS during the measured steps minus the RSS before the model
+was built), so the two models never share a measurement.
 
     python tools/analysis_tools/benchmark_overhead.py \\
         configs/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py \\
@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import os
 import os.path as osp
-import resource
 import statistics
 import sys
 import time
@@ -161,33 +160,46 @@ def sync(device):
 
 
 def memory_child(path, args_dict, device, queue):
-    """Peak memory of one variant, alone in this process."""
+    """Peak memory of one variant's training steps, alone in this process.
+
+    CUDA: ``max_memory_allocated`` over the measured steps. CPU: the
+    process's peak RSS during the measured steps (the kernel's high-water
+    mark is reset after the warm-up through ``/proc/self/clear_refs``) minus
+    its RSS before the model was built -- so the model, its gradients and
+    optimizer state and the step's activations count, while start-up
+    transients (building, initialising) do not.
+    """
     import torch
     args = argparse.Namespace(**args_dict)
     torch.set_num_threads(args.threads)
     cfg = load_cfg(path, args)
-    batches = get_batches(cfg, args, args.warmup + 2)
+    batches = get_batches(cfg, args, args.warmup + 3)
+    base_rss = proc_status_kib('VmRSS')
+    model, optim_wrapper = build(cfg, device, args.amp)
+    for batch in batches[:args.warmup]:
+        model.train_step(batch, optim_wrapper)
+    sync(device)
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
-    base_rss = current_rss_kib()
-    model, optim_wrapper = build(cfg, device, args.amp)
-    for batch in batches:
+    else:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # reset the peak RSS (VmHWM) to the current RSS
+    for batch in batches[args.warmup:]:
         model.train_step(batch, optim_wrapper)
     sync(device)
     if device.startswith('cuda'):
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss -
-                base_rss) / 1024
+        peak = (proc_status_kib('VmHWM') - base_rss) / 1024
     queue.put(peak)
 
 
-def current_rss_kib():
+def proc_status_kib(field):
     with open('/proc/self/status') as f:
         for line in f:
-            if line.startswith('VmRSS:'):
+            if line.startswith(field + ':'):
                 return int(line.split()[1])
-    return 0
+    raise RuntimeError(f'{field} not found in /proc/self/status')
 
 
 def main(argv=None):
@@ -241,7 +253,7 @@ def main(argv=None):
         result['peak_memory_ratio'] = peaks['core'] / peaks['ce']
         result['memory_measure'] = (
             'torch.cuda.max_memory_allocated' if device.startswith('cuda')
-            else 'rise of peak RSS over the pre-model level')
+            else 'peak RSS during the steps minus the pre-model RSS')
 
     print(f'device: {result["device"]}  batch: {args.batch_size}  steps: '
           f'{args.steps} (after {args.warmup} warm-up)  amp: {args.amp}')
