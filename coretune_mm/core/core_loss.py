@@ -21,6 +21,9 @@ class CoreLoss(nn.Module):
         gamma (float): focal focusing parameter.
         normalizer (str): ``'official'`` (1/M) or ``'supcon'`` (1/|P(i)|).
         loss_weight (float): multiplies both terms (OpenMMLab convention).
+        gather_distributed (bool): under DDP, contrast over the global batch
+            (every rank's rows; see :func:`focal_supcon_loss`). Defaults to
+            True; it has no effect in a single process.
     """
 
     def __init__(self,
@@ -28,7 +31,8 @@ class CoreLoss(nn.Module):
                  temperature: float = 0.07,
                  gamma: float = 1.0,
                  normalizer: str = 'official',
-                 loss_weight: float = 1.0):
+                 loss_weight: float = 1.0,
+                 gather_distributed: bool = True):
         super().__init__()
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
@@ -44,10 +48,12 @@ class CoreLoss(nn.Module):
         self.gamma = float(gamma)
         self.normalizer = normalizer
         self.loss_weight = float(loss_weight)
+        self.gather_distributed = bool(gather_distributed)
 
     def extra_repr(self) -> str:
         return (f'eta={self.eta}, temperature={self.temperature}, '
-                f'gamma={self.gamma}, normalizer={self.normalizer!r}')
+                f'gamma={self.gamma}, normalizer={self.normalizer!r}, '
+                f'gather_distributed={self.gather_distributed}')
 
     def forward(self, logits: torch.Tensor, proj: torch.Tensor,
                 targets: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -62,7 +68,8 @@ class CoreLoss(nn.Module):
             targets,
             temperature=self.temperature,
             gamma=self.gamma,
-            normalizer=self.normalizer)
+            normalizer=self.normalizer,
+            gather_distributed=self.gather_distributed)
         return dict(
             loss_ce_mix=self.loss_weight * loss_ce,
             loss_con=self.loss_weight * self.eta * loss_con)

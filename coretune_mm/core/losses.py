@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_features, check_targets
+from .distributed import gather_rows, get_world_size
 
 NORMALIZERS = ('official', 'supcon')
 
@@ -34,7 +35,8 @@ def focal_supcon_loss(z: torch.Tensor,
                       targets: torch.Tensor,
                       temperature: float = 0.07,
                       gamma: float = 1.0,
-                      normalizer: str = 'official') -> torch.Tensor:
+                      normalizer: str = 'official',
+                      gather_distributed: bool = False) -> torch.Tensor:
     """Focal supervised contrastive loss ``L_con^f``.
 
     For rows ``i`` with at least one positive (``j != i`` whose target row is
@@ -56,6 +58,14 @@ def focal_supcon_loss(z: torch.Tensor,
         temperature (float): ``t`` > 0.
         gamma (float): focusing parameter >= 0; 0 gives plain SupCon terms.
         normalizer (str): ``'official'`` or ``'supcon'``.
+        gather_distributed (bool): under an initialised process group with
+            more than one rank, contrast against the rows of *all* ranks
+            (gathered with gradients flowing back to each rank's own rows).
+            Each rank then returns ``world_size * sum(l_i over its own
+            anchors) / (number of anchors of all ranks)``: the mean over
+            ranks -- which is what DDP's gradient averaging optimises -- is
+            the loss of one process on the concatenated batch. Every rank
+            must call it (collective).
 
     Returns:
         Tensor: scalar float32 loss; 0 connected to the graph of ``z`` when
@@ -73,43 +83,58 @@ def focal_supcon_loss(z: torch.Tensor,
 
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
-        num_rows = z.shape[0]
-        group = target_groups(targets)
+        world_size = get_world_size() if gather_distributed else 1
+        if world_size > 1:
+            z_all, offset = gather_rows(z)
+            targets_all, _ = gather_rows(targets.detach().float())
+        else:
+            z_all, offset, targets_all = z, 0, targets
+        group = target_groups(targets_all)
         # anchors: rows with a positive (their group has another member).
         # Mixed rows usually have unique targets, so only the anchors' rows
         # of the similarity matrix are computed: (A, M), not (M, M).
-        anchors = (torch.bincount(group)[group] > 1).nonzero(as_tuple=True)[0]
-        if anchors.numel() == 0:
+        is_anchor = torch.bincount(group)[group] > 1
+        num_anchors_all = int(is_anchor.sum())
+        if num_anchors_all == 0:  # the same branch on every rank
             return z.sum() * 0.0
+        anchors = is_anchor[offset:offset + z.shape[0]].nonzero(
+            as_tuple=True)[0] + offset
+        per_anchor = _focal_supcon_terms(z_all, group, anchors, temperature,
+                                         gamma, normalizer)
+        if world_size > 1:
+            return per_anchor.sum() * (world_size / num_anchors_all)
+        return per_anchor.mean()
 
-        num_anchors = anchors.numel()
-        rows = torch.arange(num_anchors, device=z.device)
-        logits = z[anchors] @ z.t() / temperature  # (A, M)
-        lse = torch.logsumexp(
-            logits.index_put((rows, anchors),
-                             logits.new_tensor(float('-inf'))),
-            dim=1)  # log sum_{k != i} exp(z_i.z_k / t)
-        # the positive pairs (i, j), j != i, as flat index lists: the focal
-        # weights are computed on these entries only, not on (A, M)
-        pos = group[anchors].unsqueeze(1) == group.unsqueeze(0)
-        pos[rows, anchors] = False
-        pi, pj = pos.nonzero(as_tuple=True)
-        log_prob = logits[pi, pj] - lse[pi]
-        if gamma == 0:
-            terms = log_prob
-        else:
-            # 1 - p_ij as -expm1(log p) for accuracy; the clamp keeps the
-            # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1.
-            weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
-            if gamma != 1:
-                weight = weight.pow(gamma)
-            terms = weight * log_prob
-        per_anchor = log_prob.new_zeros(num_anchors).index_add(0, pi, terms)
-        if normalizer == 'official':
-            denom = float(num_rows)
-        else:
-            denom = torch.bincount(pi, minlength=num_anchors).to(z.dtype)
-        return (-per_anchor / denom).mean()
+
+def _focal_supcon_terms(z: torch.Tensor, group: torch.Tensor,
+                        anchors: torch.Tensor, temperature: float,
+                        gamma: float, normalizer: str) -> torch.Tensor:
+    """``l_i`` for the given anchor rows of normalised ``z`` (M, d)."""
+    num_anchors = anchors.numel()
+    rows = torch.arange(num_anchors, device=z.device)
+    logits = z[anchors] @ z.t() / temperature  # (A, M)
+    lse = torch.logsumexp(
+        logits.index_put((rows, anchors), logits.new_tensor(float('-inf'))),
+        dim=1)  # log sum_{k != i} exp(z_i.z_k / t)
+    # the positive pairs (i, j), j != i, as flat index lists: the focal
+    # weights are computed on these entries only, not on (A, M)
+    pos = group[anchors].unsqueeze(1) == group.unsqueeze(0)
+    pos[rows, anchors] = False
+    pi, pj = pos.nonzero(as_tuple=True)
+    log_prob = logits[pi, pj] - lse[pi]
+    if gamma == 0:
+        terms = log_prob
+    else:
+        # 1 - p_ij as -expm1(log p) for accuracy; the clamp keeps the
+        # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1.
+        weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
+        if gamma != 1:
+            weight = weight.pow(gamma)
+        terms = weight * log_prob
+    per_anchor = log_prob.new_zeros(num_anchors).index_add(0, pi, terms)
+    if normalizer == 'official':
+        return -per_anchor / z.shape[0]
+    return -per_anchor / torch.bincount(pi, minlength=num_anchors).to(z.dtype)
 
 
 def soft_target_cross_entropy(logits: torch.Tensor,
