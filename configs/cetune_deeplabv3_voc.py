@@ -2,6 +2,10 @@
 # PASCAL VOC 2012 + SBD aug, 512x512, mmseg's 20k schedule (4 GPUs x 4),
 # SyncBN, initialised from a contrastive self-supervised ResNet-50.
 _base_ = 'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py'
+custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
+# re-seed every iteration from (seed, iteration, rank): --resume continues
+# exactly as an uninterrupted run would (coretune_mm.IterationSeedHook)
+custom_hooks = [dict(type='IterationSeedHook')]
 
 # Backbone weights in mmpretrain layout (keys `backbone.*`, torchvision
 # names), e.g. a MoCo-v2 ResNet-50 converted as the README explains.

@@ -3,6 +3,10 @@
 # ../shared/data/cifar10-jpg. CPU-sized: the tests and the effect benchmark
 # run it with fewer iterations. Twin: coretune_resnet18w16-mocov2_...py.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
+custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
+# re-seed every iteration from (seed, iteration, rank): --resume continues
+# exactly as an uninterrupted run would (coretune_mm.IterationSeedHook)
+custom_hooks = [dict(type='IterationSeedHook')]
 
 data_root = '../shared/data/cifar10-jpg'
 csl_checkpoint = '../shared/checkpoints/mocov2_resnet18w16-cifar10_8e.pth'

@@ -7,6 +7,10 @@ _base_ = [
     'mmpretrain::_base_/datasets/cifar10_bs16.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
+custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
+# re-seed every iteration from (seed, iteration, rank): --resume continues
+# exactly as an uninterrupted run would (coretune_mm.IterationSeedHook)
+custom_hooks = [dict(type='IterationSeedHook')]
 
 # Backbone weights of a contrastive self-supervised model in mmpretrain
 # layout (keys `backbone.*`): an mmpretrain/mmselfsup MoCo-v2 checkpoint as

@@ -5,10 +5,12 @@ registers every component in the OpenMMLab registries.
 """
 from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
                    soft_target_cross_entropy)
+from .engine import IterationSeedHook
 from .models import CoreContrastiveClsHead, CoreContrastiveSegHead
 from .version import __version__
 
 __all__ = [
-    'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss', 'HardMixup', 'ProjectionHead',
+    'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss',
+    'IterationSeedHook', 'HardMixup', 'ProjectionHead',
     'focal_supcon_loss', 'soft_target_cross_entropy', '__version__'
 ]

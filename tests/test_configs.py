@@ -15,15 +15,19 @@ import coretune_mm  # noqa: F401
 PAIRS = [('coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py',
           'cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
          ('coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py',
-          'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')]
+          'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
+         ('cpu/coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py',
+          'cpu/cetune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')]
 
 
 @pytest.mark.parametrize('core,ce', PAIRS)
 def test_twins_differ_only_in_head(core, ce):
     core = Config.fromfile(osp.join(CONFIG_DIR, core)).to_dict()
     ce = Config.fromfile(osp.join(CONFIG_DIR, ce)).to_dict()
-    assert core.pop('custom_imports') == dict(
-        imports=['coretune_mm'], allow_failed_imports=False)
+    for cfg in (core, ce):
+        assert cfg['custom_imports'] == dict(
+            imports=['coretune_mm'], allow_failed_imports=False)
+        assert cfg['custom_hooks'] == [dict(type='IterationSeedHook')]
     assert core['model'].pop('head')['type'] == 'CoreContrastiveClsHead'
     assert ce['model'].pop('head')['type'] == 'LinearClsHead'
     assert core == ce

@@ -300,7 +300,6 @@ def test_seg_twins_differ_only_in_head_and_backbone_keys_match():
     core = Config.fromfile(osp.join(CONFIG_DIR, 'coretune_deeplabv3_voc.py'))
     ce = Config.fromfile(osp.join(CONFIG_DIR, 'cetune_deeplabv3_voc.py'))
     core_d, ce_d = core.to_dict(), ce.to_dict()
-    core_d.pop('custom_imports')
     core_head = core_d['model'].pop('decode_head')
     ce_head = ce_d['model'].pop('decode_head')
     assert core_d == ce_d

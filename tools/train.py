@@ -12,8 +12,10 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 # the mmengine objects in checkpoints written by mmengine 0.10.x (resume).
 os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+from coretune_mm.utils import build_run_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -47,15 +49,8 @@ def parse_args(argv=None):
 
 
 def build_config(args):
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = build_run_config(args.config, args.launcher, args.work_dir,
+                           args.cfg_options)
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':

@@ -1,0 +1,3 @@
+from .hooks import IterationSeedHook
+
+__all__ = ['IterationSeedHook']

@@ -1,0 +1,3 @@
+from .run_config import build_run_config, use_cpu_distributed_defaults
+
+__all__ = ['build_run_config', 'use_cpu_distributed_defaults']

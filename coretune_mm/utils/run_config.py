@@ -1,0 +1,61 @@
+"""Config set-up shared by tools/train.py, tools/test.py and the scripts."""
+import os.path as osp
+import warnings
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+
+def _replace_sync_bn(node) -> int:
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _replace_sync_bn(value)
+    return count
+
+
+def use_cpu_distributed_defaults(cfg: Config) -> None:
+    """Make a distributed config run on CPU processes (no CUDA): the gloo
+    backend, DDP without ``device_ids``, and ``BN`` for ``SyncBN`` (PyTorch's
+    SyncBatchNorm is GPU-only). Each change is announced."""
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') != 'gloo':
+        warnings.warn('no CUDA device: using the gloo backend for the '
+                      'distributed run')
+        dist_cfg['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    replaced = _replace_sync_bn(cfg.model)
+    if replaced:
+        warnings.warn(f'no CUDA device: {replaced} SyncBN norm config(s) '
+                      'replaced by BN (SyncBatchNorm is GPU-only)')
+
+
+def build_run_config(config: str,
+                     launcher: str = 'none',
+                     work_dir: Optional[str] = None,
+                     cfg_options: Optional[dict] = None) -> Config:
+    """Load ``config`` the way OpenMMLab's tools do: ``--cfg-options``
+    merged, ``work_dir`` defaulting to ``./work_dirs/<config name>``."""
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    if launcher != 'none' and not torch.cuda.is_available():
+        use_cpu_distributed_defaults(cfg)
+    return cfg
