@@ -1,6 +1,10 @@
 """Global-batch contrast under real DDP (2 CPU processes, gloo)."""
+import glob
 import os
+import os.path as osp
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,7 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import one_hot
+from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT, VOC_ROOT,
+                      one_hot, require_shared)
 
 from coretune_mm import CoreLoss, focal_supcon_loss
 
@@ -156,3 +161,60 @@ def test_gather_is_off_in_a_single_process():
     y = one_hot([0, 0, 1, 1, 2, 2], 3)
     assert focal_supcon_loss(z, y, gather_distributed=True).item() == \
         pytest.approx(focal_supcon_loss(z, y).item())
+
+
+# --------------------------------------------------------------------------
+# Real 2-process runs launched through tools/dist_train.sh / dist_test.sh
+
+
+def launch(script, *args):
+    env = dict(
+        os.environ, PYTHON=sys.executable, PORT=str(free_port()),
+        OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', script),
+                           *args],
+                          cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc.stdout + proc.stderr
+
+
+def test_dist_train_and_test_classification(tmp_path):
+    require_shared(CIFAR_ROOT)
+    require_shared(MOCO_CKPT)
+    cfg = osp.join(CONFIG_DIR, 'cpu',
+                   'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
+    data = [
+        f'train_dataloader.dataset.data_root={CIFAR_ROOT}',
+        f'val_dataloader.dataset.data_root={CIFAR_ROOT}',
+        f'test_dataloader.dataset.data_root={CIFAR_ROOT}',
+        f'model.backbone.init_cfg.checkpoint={MOCO_CKPT}'
+    ]
+    work_dir = tmp_path / 'train'
+    launch('dist_train.sh', cfg, str(WORLD), '--work-dir', str(work_dir),
+           '--cfg-options', *data, 'train_cfg.max_iters=4',
+           'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
+           'default_hooks.logger.interval=1')
+    log, = glob.glob(str(work_dir / '*' / '*.log'))
+    text = open(log).read()
+    assert 'Distributed training: True' in text
+    assert 'accuracy/top1' in text and 'loss_con' in text
+    out = launch('dist_test.sh', cfg, str(work_dir / 'iter_4.pth'),
+                 str(WORLD), '--work-dir', str(tmp_path / 'test'),
+                 '--cfg-options', *data)
+    assert 'accuracy/top1' in out
+
+
+def test_dist_train_segmentation_syncbn_config(tmp_path):
+    require_shared(VOC_ROOT)
+    # the full VOC config keeps its SyncBN: on CPU the launcher replaces it
+    cfg = osp.join(CONFIG_DIR, 'cpu',
+                   'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
+    out = launch(
+        'dist_train.sh', cfg, str(WORLD), '--work-dir', str(tmp_path),
+        '--cfg-options', f'train_dataloader.dataset.data_root={VOC_ROOT}',
+        f'val_dataloader.dataset.data_root={VOC_ROOT}',
+        'model.backbone.norm_cfg.type=SyncBN', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=2')
+    assert 'SyncBN norm config(s) replaced by BN' in out
+    assert 'Distributed training: True' in out and 'mIoU' in out

@@ -1,0 +1,134 @@
+"""tools/convert_csl_checkpoint.py on the real mmpretrain MoCo-v2 checkpoint
+and on dictionaries in each foreign layout built from real key names."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+import torchvision
+from conftest import CONFIG_DIR, MOCO_CKPT, REPO_ROOT, require_shared
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'coretune_tools_convert',
+        osp.join(REPO_ROOT, 'tools', 'convert_csl_checkpoint.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONVERT = load_tool()
+
+
+def tv_resnet(depth=50, seed=0):
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, f'resnet{depth}')()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def layouts():
+    """Checkpoint dicts in the layouts of the public CSL code bases."""
+    q, k = tv_resnet(seed=0), tv_resnet(seed=1)  # query / momentum encoders
+    mlp = {'fc.0.weight': torch.randn(2048, 2048), 'fc.2.weight':
+           torch.randn(128, 2048)}
+    no_fc = {n: v for n, v in q.items() if not n.startswith('fc.')}
+    return {
+        'moco-v2': dict(
+            epoch=200, arch='resnet50',
+            state_dict={**{'module.encoder_q.' + n: v for n, v in
+                           {**no_fc, **mlp}.items()},
+                        **{'module.encoder_k.' + n: v for n, v in k.items()},
+                        'module.queue': torch.randn(128, 65536),
+                        'module.queue_ptr': torch.zeros(1)}),
+        'moco-v3': dict(
+            state_dict={**{'module.base_encoder.' + n: v for n, v in
+                           {**no_fc, **mlp}.items()},
+                        **{'module.momentum_encoder.' + n: v
+                           for n, v in k.items()},
+                        'module.predictor.0.weight': torch.randn(4096, 256)}),
+        'simclr-torchvision': dict(state_dict=q),  # e.g. simclr-converter
+        'simclr-encoder': {
+            **{'encoder.' + n: v for n, v in no_fc.items()},
+            'projector.0.weight': torch.randn(2048, 2048)},
+        'byol-online-target': dict(
+            online_network_state_dict={
+                **{'encoder.' + n: v for n, v in no_fc.items()},
+                'projection.net.0.weight': torch.randn(4096, 2048)},
+            target_network_state_dict={'encoder.' + n: v
+                                       for n, v in k.items()}),
+        'mmpretrain': dict(
+            meta={}, state_dict={**{'backbone.' + n: v
+                                    for n, v in no_fc.items()},
+                                 'neck.mlp.0.weight': torch.randn(2048, 2048)}),
+    }
+
+
+@pytest.mark.parametrize('layout', list(layouts()))
+def test_foreign_layouts_convert_to_query_encoder(layout, tmp_path, capsys):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    torch.save(layouts()[layout], src)
+    assert CONVERT.main([str(src), str(dst)]) == 0
+    printed = capsys.readouterr().out
+    assert 'matched: 318/318 backbone keys' in printed  # all but fc.*
+    out = torch.load(dst, weights_only=False)['state_dict']
+    expected = {n: v for n, v in tv_resnet(seed=0).items()
+                if not n.startswith('fc.')}
+    assert set(out) == {'backbone.' + n for n in expected}
+    for n, v in expected.items():  # the query/online encoder, not momentum
+        assert torch.equal(out['backbone.' + n], v), n
+
+
+def test_mmseg_target_with_plain_stem(tmp_path):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    torch.save(layouts()['moco-v2'], src)
+    cfg = osp.join(CONFIG_DIR, 'coretune_deeplabv3_voc.py')
+    assert CONVERT.main([str(src), str(dst), '--config', cfg]) == 0
+    # the converted weights load into the config's backbone, every key
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    backbone_cfg = Config.fromfile(cfg).model.backbone
+    backbone_cfg.update(norm_cfg=dict(type='BN'), init_cfg=dict(
+        type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+    ref = layouts()['moco-v2']['state_dict']
+    for n, v in backbone.state_dict().items():
+        assert torch.equal(v, ref['module.encoder_q.' + n]), n
+
+
+def test_mismatching_backbones_fail_loudly(tmp_path, capsys):
+    src, dst = tmp_path / 'r18.pth', tmp_path / 'dst.pth'
+    torch.save({'state_dict': tv_resnet(depth=18)}, src)
+    assert CONVERT.main([str(src), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert 'does not match the target backbone' in err
+    assert 'missing' in err or 'shape mismatch' in err
+    assert not dst.exists()
+    # one missing tensor is enough to fail
+    state = tv_resnet()
+    del state['layer4.2.conv3.weight']
+    torch.save({'state_dict': state}, src)
+    assert CONVERT.main([str(src), str(dst)]) == 1
+    assert 'layer4.2.conv3.weight' in capsys.readouterr().err
+    torch.save({'optimizer': {}, 'epoch': 3}, src)
+    assert CONVERT.main([str(src), str(dst)]) == 1
+    assert 'no tensor dictionary' in capsys.readouterr().err
+
+
+def test_real_mmpretrain_moco_checkpoint(tmp_path, capsys):
+    require_shared(MOCO_CKPT)
+    dst = tmp_path / 'backbone.pth'
+    cfg = osp.join(CONFIG_DIR,
+                   'coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
+    assert CONVERT.main([MOCO_CKPT, str(dst), '--config', cfg]) == 0
+    printed = capsys.readouterr().out
+    assert "prefix 'backbone.'" in printed  # not the momentum encoder
+    assert 'missing: 0' in printed
+    src = torch.load(MOCO_CKPT, weights_only=False)['state_dict']
+    out = torch.load(dst, weights_only=False)['state_dict']
+    assert set(out) == {k for k in src if k.startswith('backbone.')}
+    for k, v in out.items():
+        assert torch.equal(v, src[k])
