@@ -41,6 +41,8 @@ def run_workers(fn, *args, timeout=120):
 
 
 def init(rank, port):
+    import faulthandler
+    faulthandler.dump_traceback_later(90, exit=True)  # a hang shows where
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=WORLD)
@@ -93,6 +95,9 @@ def ddp_worker(rank, port, case, init_state, out_dir):
             grads={n: p.grad.clone()
                    for n, p in model.named_parameters()}),
         os.path.join(out_dir, f'rank{rank}.pt'))
+    # free DDP (its reducer holds the process group) before tearing down
+    dist.barrier()
+    del ddp
     dist.destroy_process_group()
 
 

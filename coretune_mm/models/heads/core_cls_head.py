@@ -103,9 +103,11 @@ class CoreContrastiveClsHead(ClsHead):
         losses = self.loss_module(logits, self.projector(rows), row_targets)
         if self.cal_acc:
             clean = logits[:h.shape[0]].detach()
-            # one threshold -> acc[k] is a one-element list
+            # thrs=(None,): no score threshold (mmpretrain's default of 0
+            # would count every sample whose top *logit* is negative as
+            # wrong); one threshold -> acc[k] is a one-element list
             acc = Accuracy.calculate(clean, targets.argmax(dim=1),
-                                     topk=self.topk)
+                                     topk=self.topk, thrs=(None, ))
             losses.update(
                 {f'accuracy_top-{k}': a[0]
                  for k, a in zip(self.topk, acc)})
