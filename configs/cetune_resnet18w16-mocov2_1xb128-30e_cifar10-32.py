@@ -6,7 +6,11 @@ _base_ = 'mmpretrain::_base_/default_runtime.py'
 custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
 # re-seed every iteration from (seed, iteration, rank): --resume continues
 # exactly as an uninterrupted run would (coretune_mm.IterationSeedHook)
-custom_hooks = [dict(type='IterationSeedHook')]
+custom_hooks = [
+    dict(type='IterationSeedHook'),
+    # pooled features for FeatureScatter (intra/inter-class scatter)
+    dict(type='PooledFeatureHook')
+]
 
 data_root = '../shared/data/cifar10-jpg'
 csl_checkpoint = '../shared/checkpoints/mocov2_resnet18w16-cifar10_8e.pth'
@@ -66,7 +70,7 @@ val_dataloader = dict(
         data_prefix='test',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
-val_evaluator = dict(type='Accuracy', topk=(1, ))
+val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='FeatureScatter')]
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 

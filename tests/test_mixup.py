@@ -143,3 +143,11 @@ def test_bad_inputs():
         HardMixup(alpha=0)
     with pytest.raises(ValueError, match='neg_lambda_min must lie'):
         HardMixup(neg_lambda_min=1.5)
+
+
+def test_disabled_mixup_is_identity_ablation():
+    h, _, y = batch(n=6)
+    rows, targets = HardMixup(enabled=False)(h, y)
+    assert rows is h and targets is y
+    with pytest.raises(ValueError, match='NaN or inf'):
+        HardMixup(enabled=False)(h * float('nan'), y)

@@ -1,6 +1,7 @@
 """Real mmengine Runner fine-tunes on real CIFAR-10 images (../shared)."""
 import os.path as osp
 
+import pytest
 import torch
 from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, require_shared
 from mmengine.config import Config
@@ -53,6 +54,10 @@ def test_core_tuning_runner_train_val_save_resume(tmp_path):
     runner.train()
     metrics = runner.val_loop.run()
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    # FeatureScatter on the pooled features (PooledFeatureHook)
+    assert metrics['scatter/ratio'] == pytest.approx(
+        metrics['scatter/intra'] / metrics['scatter/inter'])
+    assert 0 < metrics['scatter/ratio']
     assert runner.iter == 4
     for it in (2, 4):
         assert osp.exists(osp.join(tmp_path, f'iter_{it}.pth'))
@@ -74,3 +79,15 @@ def test_core_tuning_runner_train_val_save_resume(tmp_path):
     # it continued from iteration 2 instead of starting again
     assert not osp.exists(tmp_path / 'resumed' / 'iter_2.pth')
     assert osp.exists(tmp_path / 'resumed' / 'iter_4.pth')
+
+
+def test_contrastive_init_hook_coin(tmp_path):
+    cfg = small_run_cfg(CORE_CFG, tmp_path, max_iters=4)
+    cfg.custom_hooks.append(dict(type='ContrastiveInitHook', ratio=0.5))
+    cfg.log_processor.window_size = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    ce = runner.message_hub.get_scalar('train/loss_ce_mix').data[0]
+    con = runner.message_hub.get_scalar('train/loss_con').data[0]
+    assert list(ce[:2]) == [0.0, 0.0] and (ce[2:] > 0).all()
+    assert (con > 0).all()

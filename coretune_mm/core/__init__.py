@@ -18,10 +18,11 @@ from .mixup import (HardMixup, HardPairs, mine_hard_pairs, mix_hard_negatives,
                     mix_hard_positives)
 from .projector import ProjectionHead
 from .sampling import balanced_quota, sample_pixels
+from .scatter import feature_scatter
 
 __all__ = [
     'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'balanced_quota',
-    'check_features', 'sample_pixels',
+    'check_features', 'feature_scatter', 'sample_pixels',
     'focal_supcon_loss', 'labels_to_targets', 'mine_hard_pairs',
     'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
 ]

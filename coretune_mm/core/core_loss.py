@@ -24,6 +24,9 @@ class CoreLoss(nn.Module):
         gather_distributed (bool): under DDP, contrast over the global batch
             (every rank's rows; see :func:`focal_supcon_loss`). Defaults to
             True; it has no effect in a single process.
+        ce_weight (float): weight of ``L_ce^m`` (1 in the paper); a
+            schedule such as ``ContrastiveInitHook`` (COIN) changes it
+            during training. The key stays present when it is 0.
     """
 
     def __init__(self,
@@ -32,7 +35,8 @@ class CoreLoss(nn.Module):
                  gamma: float = 1.0,
                  normalizer: str = 'official',
                  loss_weight: float = 1.0,
-                 gather_distributed: bool = True):
+                 gather_distributed: bool = True,
+                 ce_weight: float = 1.0):
         super().__init__()
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
@@ -49,6 +53,7 @@ class CoreLoss(nn.Module):
         self.normalizer = normalizer
         self.loss_weight = float(loss_weight)
         self.gather_distributed = bool(gather_distributed)
+        self.ce_weight = float(ce_weight)
 
     def extra_repr(self) -> str:
         return (f'eta={self.eta}, temperature={self.temperature}, '
@@ -71,5 +76,5 @@ class CoreLoss(nn.Module):
             normalizer=self.normalizer,
             gather_distributed=self.gather_distributed)
         return dict(
-            loss_ce_mix=self.loss_weight * loss_ce,
+            loss_ce_mix=self.loss_weight * self.ce_weight * loss_ce,
             loss_con=self.loss_weight * self.eta * loss_con)

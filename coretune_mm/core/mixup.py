@@ -154,13 +154,16 @@ class HardMixup(nn.Module):
             positive mining is *not* reproduced.
         seed (int, optional): if set, mining draws from a private generator
             seeded with it (deterministic mixing, e.g. for tests).
+        enabled (bool): ``False`` returns ``(h, targets)`` unchanged -- the
+            "no hard pair mining" ablation (contrast and CE on clean rows).
     """
 
     def __init__(self,
                  alpha: float = 1.0,
                  neg_lambda_min: float = 0.8,
                  official: bool = False,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None,
+                 enabled: bool = True):
         super().__init__()
         if not alpha > 0:
             raise ValueError(f'alpha must be > 0, got {alpha}')
@@ -171,11 +174,13 @@ class HardMixup(nn.Module):
         self.neg_lambda_min = float(neg_lambda_min)
         self.official = bool(official)
         self.seed = seed
+        self.enabled = bool(enabled)
         self._generator = None
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
-                f'official={self.official}, seed={self.seed}')
+                f'official={self.official}, seed={self.seed}, '
+                f'enabled={self.enabled}')
 
     def _get_generator(self, device: torch.device):
         if self.seed is None:
@@ -198,6 +203,10 @@ class HardMixup(nn.Module):
 
     def forward(self, h: torch.Tensor,
                 targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not self.enabled:
+            check_features(h)
+            check_targets(targets, h.shape[0])
+            return h, targets
         pairs = self.mine(h, targets)
         z_neg, y_neg = mix_hard_negatives(h, targets, pairs.neg_partner,
                                           pairs.neg_lambda)

@@ -1,3 +1,3 @@
-from .hooks import IterationSeedHook
+from .hooks import ContrastiveInitHook, IterationSeedHook, PooledFeatureHook
 
-__all__ = ['IterationSeedHook']
+__all__ = ['ContrastiveInitHook', 'IterationSeedHook', 'PooledFeatureHook']

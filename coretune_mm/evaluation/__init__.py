@@ -1,0 +1,3 @@
+from .feature_scatter import FeatureScatter
+
+__all__ = ['FeatureScatter']
