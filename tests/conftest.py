@@ -45,3 +45,14 @@ def moco_ckpt():
 def one_hot(labels, num_classes):
     return torch.nn.functional.one_hot(
         torch.as_tensor(labels), num_classes).float()
+
+
+def load_tool(relpath):
+    """Import a script of tools/ (not a package) by its path."""
+    import importlib.util
+    path = osp.join(REPO_ROOT, 'tools', relpath)
+    name = 'coretune_tool_' + relpath.replace('/', '_')[:-3]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,10 +1,9 @@
 """Mixed precision: the Core-tuning path under bfloat16 autocast on CPU (the
 code path --amp takes on GPU with float16); the contrast stays float32."""
-import importlib.util
 import os.path as osp
 
 import torch
-from conftest import CONFIG_DIR, REPO_ROOT
+from conftest import CONFIG_DIR, load_tool
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmpretrain.structures import DataSample
@@ -77,10 +76,7 @@ def test_bf16_autocast_segmentation_step():
 
 
 def test_train_tool_amp_flag_selects_amp_optim_wrapper():
-    spec = importlib.util.spec_from_file_location(
-        'coretune_tools_train_amp', osp.join(REPO_ROOT, 'tools', 'train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_tool('train.py')
     cfg = train.build_config(
         train.parse_args([
             osp.join(CONFIG_DIR,

@@ -1,26 +1,16 @@
 """tools/convert_csl_checkpoint.py on the real mmpretrain MoCo-v2 checkpoint
 and on dictionaries in each foreign layout built from real key names."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 import torchvision
-from conftest import CONFIG_DIR, MOCO_CKPT, REPO_ROOT, require_shared
+from conftest import CONFIG_DIR, MOCO_CKPT, load_tool, require_shared
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'coretune_tools_convert',
-        osp.join(REPO_ROOT, 'tools', 'convert_csl_checkpoint.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CONVERT = load_tool()
+CONVERT = load_tool('convert_csl_checkpoint.py')
 
 
 def tv_resnet(depth=50, seed=0):

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import CONFIG_DIR, REPO_ROOT, VOC_ROOT, require_shared
+from conftest import CONFIG_DIR, VOC_ROOT, load_tool, require_shared
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -258,15 +258,6 @@ def test_untouched_mmseg_config_with_head_swap_trains(tmp_path):
     assert 'train/decode.loss_con' in runner.message_hub.log_scalars
 
 
-def load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        f'coretune_tools_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_and_test_tools_on_voc_mini(tmp_path):
     require_shared(VOC_ROOT)
     overrides = [
@@ -277,18 +268,18 @@ def test_train_and_test_tools_on_voc_mini(tmp_path):
         'default_hooks.checkpoint.interval=2'
     ]
     work_dir = str(tmp_path / 'run')
-    load_tool('train').main(
+    load_tool('train.py').main(
         [CPU_CORE_CFG, '--work-dir', work_dir, '--cfg-options', *overrides])
     assert osp.exists(osp.join(work_dir, 'iter_2.pth'))
     # --resume without a value continues from the latest checkpoint
-    load_tool('train').main([
+    load_tool('train.py').main([
         CPU_CORE_CFG, '--work-dir', work_dir, '--resume', '--cfg-options',
         *overrides[:-3], 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
         'default_hooks.checkpoint.interval=1'
     ])
     assert osp.exists(osp.join(work_dir, 'iter_3.pth'))
     out = str(tmp_path / 'metrics.json')
-    metrics = load_tool('test').main([
+    metrics = load_tool('test.py').main([
         CPU_CORE_CFG,
         osp.join(work_dir, 'iter_3.pth'), '--work-dir',
         str(tmp_path / 'test'), '--out', out, '--cfg-options', *overrides[2:3]

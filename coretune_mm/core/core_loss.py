@@ -3,7 +3,8 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
-from .losses import NORMALIZERS, focal_supcon_loss, soft_target_cross_entropy
+from .losses import (check_contrast_params, focal_supcon_loss,
+                     soft_target_cross_entropy)
 
 
 class CoreLoss(nn.Module):
@@ -40,13 +41,7 @@ class CoreLoss(nn.Module):
         super().__init__()
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
-        if not temperature > 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
-        if not gamma >= 0:
-            raise ValueError(f'gamma must be >= 0, got {gamma}')
-        if normalizer not in NORMALIZERS:
-            raise ValueError(f'normalizer must be one of {NORMALIZERS}, got '
-                             f'{normalizer!r}')
+        check_contrast_params(temperature, gamma, normalizer)
         self.eta = float(eta)
         self.temperature = float(temperature)
         self.gamma = float(gamma)

@@ -8,6 +8,17 @@ from .distributed import gather_rows, get_world_size
 NORMALIZERS = ('official', 'supcon')
 
 
+def check_contrast_params(temperature: float, gamma: float,
+                          normalizer: str) -> None:
+    if not temperature > 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+    if not gamma >= 0:
+        raise ValueError(f'gamma must be >= 0, got {gamma}')
+    if normalizer not in NORMALIZERS:
+        raise ValueError(f'normalizer must be one of {NORMALIZERS}, got '
+                         f'{normalizer!r}')
+
+
 def target_groups(targets: torch.Tensor) -> torch.Tensor:
     """(M,) group id per row: two rows share an id iff their targets are
     exactly equal (any number of classes -- unlike the official code's
@@ -73,13 +84,7 @@ def focal_supcon_loss(z: torch.Tensor,
     """
     check_features(z, 'projected features z')
     check_targets(targets, z.shape[0])
-    if not temperature > 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
-    if not gamma >= 0:
-        raise ValueError(f'gamma must be >= 0, got {gamma}')
-    if normalizer not in NORMALIZERS:
-        raise ValueError(f'normalizer must be one of {NORMALIZERS}, got '
-                         f'{normalizer!r}')
+    check_contrast_params(temperature, gamma, normalizer)
 
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
