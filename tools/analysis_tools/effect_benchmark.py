@@ -34,10 +34,20 @@ VARIANTS = {
         CORE_CFG, lambda cfg: cfg.model.head.loss.update(gamma=0.0)),
     'Core, official choices': (
         CORE_CFG, lambda cfg: cfg.model.head.mixup.update(official=True)),
+    # investigation rows (not in the default set)
+    'Core, eta=0 (mixed CE only)': (
+        CORE_CFG, lambda cfg: cfg.model.head.loss.update(eta=0.0)),
+    'Core, supcon normaliser': (
+        CORE_CFG, lambda cfg: cfg.model.head.loss.update(normalizer='supcon')),
     'Core + COIN init (10%)': (
         CORE_CFG, lambda cfg: cfg.custom_hooks.append(
             dict(type='ContrastiveInitHook', ratio=0.1))),
 }
+
+DEFAULT_VARIANTS = [
+    'CE-tuning', 'Core-tuning', 'Core w/o hard mixup', 'Core, gamma=0',
+    'Core, official choices', 'Core + COIN init (10%)'
+]
 
 
 def build_cfg(name, args, seed, work_dir):
@@ -98,7 +108,7 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, default=8)
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS,
                         choices=list(VARIANTS))
     parser.add_argument('--holdout', type=int, default=0)
     parser.add_argument('--data-root',
