@@ -122,8 +122,9 @@ def moco_cfg(data_root, work_dir, epochs, batch_size, seed):
 
 
 def demo_cfg(path, data_root, work_dir, epochs, batch_size, seed,
-             backbone_ckpt):
+             backbone_ckpt, lr):
     cfg = Config.fromfile(path)
+    cfg.optim_wrapper.optimizer.lr = lr
     cfg.work_dir = work_dir
     cfg.experiment_name = osp.basename(work_dir)
     if backbone_ckpt is None:
@@ -160,6 +161,10 @@ def main():
     parser.add_argument('--pretrain-epochs', type=int, default=30)
     parser.add_argument('--epochs', type=int, default=15)
     parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument(
+        '--lr', type=float, default=0.05,
+        help='fine-tuning lr (the configs use the paper\'s 0.01, made for '
+        'strong ImageNet models and batch 256)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--no-pretrain', action='store_true',
                         help='fine-tune from random weights instead')
@@ -191,12 +196,16 @@ def main():
         run_stage(f'3/4 fine-tuning: {method}')
         run_dir = osp.join(work_dir, method.lower())
         cfg = demo_cfg(path, data_root, run_dir, args.epochs,
-                       args.batch_size, args.seed, backbone_ckpt)
+                       args.batch_size, args.seed, backbone_ckpt, args.lr)
+        os.makedirs(run_dir, exist_ok=True)
+        cfg_path = osp.join(run_dir, 'config.py')
+        cfg.dump(cfg_path)  # what t-SNE reads (same normalisation, data)
         t0 = time.time()
         runner = Runner.from_cfg(cfg)
         runner.train()
         metrics = runner.val_loop.run()
-        ckpts[method] = (path, osp.join(run_dir, f'epoch_{args.epochs}.pth'))
+        ckpts[method] = (cfg_path,
+                         osp.join(run_dir, f'epoch_{args.epochs}.pth'))
         results[method] = dict(
             top1=float(metrics['accuracy/top1']),
             scatter_ratio=float(metrics['scatter/ratio']),
@@ -208,7 +217,7 @@ def main():
         tsne.main([
             *[a for m, (c, k) in ckpts.items() for a in ('--model', m, c, k)],
             '--out', osp.join(work_dir, 'tsne.png'), '--data-root',
-            data_root, '--max-samples', '450'
+            data_root, '--max-samples', '1000'
         ])
 
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
@@ -217,7 +226,8 @@ def main():
     init = ('MoCo v2 pretrained on the digits' if backbone_ckpt else
             'random init')
     print(f'\nDigits (sklearn, 32x32), ResNet-18 w16 from {init}; '
-          f'fine-tuned {args.epochs} epochs, batch {args.batch_size}, seed '
+          f'fine-tuned {args.epochs} epochs, batch {args.batch_size}, lr '
+          f'{args.lr}, seed '
           f'{args.seed}; evaluated on {n_test} held-out digits')
     print(f'{"method":<12} {"top-1 (%)":>10} {"scatter ratio":>14} '
           f'{"time (s)":>9}')

@@ -35,6 +35,10 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     cfg.model.backbone.pop('init_cfg', None)
+    # as mmengine's Runner does: the top-level data_preprocessor (the
+    # normalisation) belongs to the model
+    if cfg.get('data_preprocessor'):
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, checkpoint, map_location='cpu')
     model.eval()

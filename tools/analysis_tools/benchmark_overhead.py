@@ -134,6 +134,8 @@ def build(cfg, device, amp):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = cfg.model.copy()
     strip_pretrained(model_cfg)
+    if cfg.get('data_preprocessor'):  # as mmengine's Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
     model.init_weights()
     model.to(device).train()
