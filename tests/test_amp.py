@@ -5,19 +5,15 @@ import os.path as osp
 import torch
 from conftest import CONFIG_DIR, load_tool
 from mmengine.config import Config
-from mmengine.registry import MODELS, init_default_scope
 from mmpretrain.structures import DataSample
 
 import coretune_mm  # noqa: F401
 from coretune_mm.core import losses as core_losses
+from coretune_mm.utils import build_model_without_checkpoints
 
 
 def build(path):
-    cfg = Config.fromfile(path)
-    init_default_scope(cfg.default_scope)
-    cfg.model.backbone.pop('init_cfg', None)
-    cfg.model.pop('pretrained', None)
-    model = MODELS.build(cfg.model)
+    model = build_model_without_checkpoints(Config.fromfile(path))
     model.init_weights()
     return model.train()
 

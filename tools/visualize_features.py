@@ -25,21 +25,13 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
     set is read, ``max_samples`` evenly spaced ones are kept."""
     import torch
     from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import Runner, load_checkpoint
+
+    from coretune_mm.utils import build_model_without_checkpoints
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    if cfg.get('custom_imports'):
-        from mmengine.utils import import_modules_from_strings
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    cfg.model.backbone.pop('init_cfg', None)
-    # as mmengine's Runner does: the top-level data_preprocessor (the
-    # normalisation) belongs to the model
-    if cfg.get('data_preprocessor'):
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(cfg.model)
+    model = build_model_without_checkpoints(cfg)
     load_checkpoint(model, checkpoint, map_location='cpu')
     model.eval()
     loader_cfg = cfg.val_dataloader.copy()

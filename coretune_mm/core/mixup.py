@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import check_features, check_targets
+from .generators import LazyGenerator
 
 
 class HardPairs(NamedTuple):
@@ -175,20 +176,12 @@ class HardMixup(nn.Module):
         self.official = bool(official)
         self.seed = seed
         self.enabled = bool(enabled)
-        self._generator = None
+        self._generator = LazyGenerator(seed)
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
                 f'official={self.official}, seed={self.seed}, '
                 f'enabled={self.enabled}')
-
-    def _get_generator(self, device: torch.device):
-        if self.seed is None:
-            return None
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device)
-            self._generator.manual_seed(self.seed)
-        return self._generator
 
     def mine(self, h: torch.Tensor, targets: torch.Tensor) -> HardPairs:
         check_features(h)
@@ -199,7 +192,7 @@ class HardMixup(nn.Module):
             alpha=self.alpha,
             neg_lambda_min=self.neg_lambda_min,
             random_negative_partner=self.official,
-            generator=self._get_generator(h.device))
+            generator=self._generator.get(h.device))
 
     def forward(self, h: torch.Tensor,
                 targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,5 @@
 """Config set-up shared by tools/train.py, tools/test.py and the scripts."""
+import copy
 import os.path as osp
 import warnings
 from typing import Optional
@@ -59,3 +60,27 @@ def build_run_config(config: str,
     if launcher != 'none' and not torch.cuda.is_available():
         use_cpu_distributed_defaults(cfg)
     return cfg
+
+
+def build_model_without_checkpoints(cfg: Config):
+    """Build ``cfg.model`` outside a Runner, the way the Runner would
+    (``custom_imports`` imported, the config's default scope, the top-level
+    ``data_preprocessor`` handed to the model), but with every checkpoint
+    reference (``pretrained``, ``init_cfg`` of type ``Pretrained``) removed:
+    for scripts that load weights themselves or need none."""
+    from mmengine.registry import MODELS, init_default_scope
+    if cfg.get('custom_imports'):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model_cfg = copy.deepcopy(cfg.model)  # the caller's cfg stays intact
+    model_cfg.pop('pretrained', None)
+    for part in ('backbone', 'neck', 'decode_head', 'head'):
+        part_cfg = model_cfg.get(part)
+        init_cfg = part_cfg.get('init_cfg') if isinstance(part_cfg,
+                                                          dict) else None
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            part_cfg.pop('init_cfg')
+    if cfg.get('data_preprocessor'):
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return MODELS.build(model_cfg)

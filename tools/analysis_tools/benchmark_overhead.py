@@ -66,14 +66,6 @@ def load_cfg(path, args):
     return cfg
 
 
-def strip_pretrained(model_cfg):
-    """No checkpoint loading (the benchmark needs no CSL weights)."""
-    model_cfg.pop('pretrained', None)
-    for part in ('backbone', 'neck', 'decode_head', 'head'):
-        if isinstance(model_cfg.get(part), dict):
-            model_cfg[part].pop('init_cfg', None)
-
-
 def synthetic_batches(cfg, n, batch_size, size, seed=0):
     import torch
     g = torch.Generator().manual_seed(seed)
@@ -128,15 +120,10 @@ def dataset_batches(cfg, n, batch_size):
 
 
 def build(cfg, device, amp):
-    import torch
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import MODELS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = cfg.model.copy()
-    strip_pretrained(model_cfg)
-    if cfg.get('data_preprocessor'):  # as mmengine's Runner does
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
+
+    from coretune_mm.utils import build_model_without_checkpoints
+    model = build_model_without_checkpoints(cfg)  # no CSL weights needed
     model.init_weights()
     model.to(device).train()
     optim_cfg = cfg.optim_wrapper.copy()

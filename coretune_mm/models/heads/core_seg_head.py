@@ -7,6 +7,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
 from ...core import ProjectionHead, labels_to_targets
+from ...core.generators import LazyGenerator
 from ...core.sampling import sample_pixels
 
 _SUBCLASSES: Dict[type, type] = {}
@@ -116,7 +117,7 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         self.wrapped_type = getattr(wrapped_type, '__name__', wrapped_type)
         self.max_pixels = int(max_pixels)
         self.sample_seed = sample_seed
-        self._sample_generator = None
+        self._sample_generator = LazyGenerator(sample_seed)
         self.projector = ProjectionHead(self.channels, proj_hidden_channels,
                                         proj_channels)
         self.mixup = mixup if isinstance(mixup, nn.Module) else \
@@ -156,15 +157,6 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         losses.update(core_losses)
         return losses
 
-    def _generator(self, device: torch.device):
-        if self.sample_seed is None:
-            return None
-        if self._sample_generator is None or \
-                self._sample_generator.device != device:
-            self._sample_generator = torch.Generator(device=device)
-            self._sample_generator.manual_seed(self.sample_seed)
-        return self._sample_generator
-
     def sample_features(self, feats: torch.Tensor, batch_data_samples
                         ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Sampled pixel features (S, C) and their labels (S,).
@@ -181,7 +173,7 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             self.num_classes,
             self.max_pixels,
             ignore_index=self.ignore_index,
-            generator=self._generator(seg_label.device))
+            generator=self._sample_generator.get(seg_label.device))
         return self._gather_pixels(feats, index), seg_label[index]
 
     @staticmethod
