@@ -151,3 +151,84 @@ def test_disabled_mixup_is_identity_ablation():
     assert rows is h and targets is y
     with pytest.raises(ValueError, match='NaN or inf'):
         HardMixup(enabled=False)(h * float('nan'), y)
+
+
+def hand_batch():
+    """Six rows, three classes; in the (x, y) plane each row's most similar
+    negative is known by construction (angles in degrees below)."""
+    import math
+    angles = [0, 10, 100, 120, 200, 250]  # classes 0 0 1 1 2 2
+    h = torch.tensor([[math.cos(math.radians(a)),
+                       math.sin(math.radians(a))] for a in angles])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    # most similar other-class row, by angle distance
+    nearest_negative = torch.tensor([2, 2, 1, 4, 3, 0])
+    return h, labels, one_hot(labels, 3), nearest_negative
+
+
+def test_hard_positive_anchor_mode_on_hand_built_batch():
+    h, labels, y, nearest_negative = hand_batch()
+    mixup = HardMixup(hard_positive='anchor', seed=5)
+    pairs = mixup.mine(h, y)
+    assert pairs.pos_index.tolist() == list(range(6))
+    assert pairs.pos_negative.tolist() == nearest_negative.tolist()
+    rows, targets = HardMixup(hard_positive='anchor', seed=5)(h, y)
+    lam = pairs.pos_lambda[:, None]
+    q = nearest_negative
+    # every anchor's hard positive: the anchor mixed with its most similar
+    # negative, with the matching soft target
+    torch.testing.assert_close(rows[12:], lam * h + (1 - lam) * h[q])
+    torch.testing.assert_close(targets[12:], lam * y + (1 - lam) * y[q])
+    assert ((targets[12:] > 0).sum(1) == 2).all()
+    # the paper's default picks the other same-class row instead
+    paper = HardMixup(seed=5).mine(h, y)
+    assert paper.pos_index.tolist() == [1, 0, 3, 2, 5, 4]
+    assert torch.equal(paper.pos_lambda, pairs.pos_lambda)
+
+
+def test_anchor_mode_is_what_the_official_argmin_does():
+    """The official code: argmin of (similarity * positive_mask), index 0
+    mapped to the anchor. On a batch whose similarities are positive, its
+    choice equals hard_positive='anchor' for every row whose class differs
+    from row 0's."""
+    h, labels, y, _ = hand_batch()
+    h = h + 2.0  # all cosine similarities > 0
+    same = labels[:, None] == labels[None, :]
+    positive = (same & ~torch.eye(6, dtype=torch.bool)).float()
+    sim = F.normalize(h, dim=1) @ F.normalize(h, dim=1).t()
+    official = (sim * positive).argmin(dim=1)
+    official = torch.where(official == 0, torch.arange(6), official)
+    anchor = HardMixup(hard_positive='anchor').mine(h, y).pos_index
+    rows_other_class = labels != labels[0]
+    assert torch.equal(official[rows_other_class], anchor[rows_other_class])
+
+
+def test_negative_lambda_forms():
+    from coretune_mm.core import hard_negative_lambda
+    draws = torch.tensor([0.1, 0.5, 0.9, 1.0])
+    torch.testing.assert_close(
+        hard_negative_lambda(draws, 0.8, 'clamp'),
+        torch.tensor([0.8, 0.8, 0.9, 1.0]))
+    torch.testing.assert_close(
+        hard_negative_lambda(draws, 0.8, 'rescale'),
+        torch.tensor([0.82, 0.9, 0.98, 1.0]))
+    with pytest.raises(ValueError, match="neg_lambda='x' is not one of"):
+        hard_negative_lambda(draws, 0.8, 'x')
+    # same seed -> same Beta draws: clamp == max(draw, 0.8), where the
+    # draw is recovered from the rescaled form
+    h, _, y = batch(n=400, num_classes=4)
+    c = HardMixup(seed=11).mine(h, y).neg_lambda
+    r = HardMixup(seed=11, neg_lambda='rescale').mine(h, y).neg_lambda
+    torch.testing.assert_close(c, ((r - 0.8) / 0.2).clamp_min(0.8))
+    # alpha = 1: about 80 % of clamped draws sit on the bound, none of the
+    # rescaled ones, which spread over [0.8, 1]
+    assert 0.7 < float((c == 0.8).float().mean()) < 0.9
+    assert not (r == 0.8).any() and r.min() >= 0.8 and r.max() <= 1.0
+    assert 0.88 < float(r.mean()) < 0.92
+
+
+def test_bad_fidelity_options():
+    with pytest.raises(ValueError, match="hard_positive='argmin' is not one"):
+        HardMixup(hard_positive='argmin')
+    with pytest.raises(ValueError, match="neg_lambda='beta' is not one"):
+        HardMixup(neg_lambda='beta')

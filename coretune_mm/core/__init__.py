@@ -14,8 +14,8 @@ Each equation of the paper lives in one function:
 from .checks import check_features, labels_to_targets
 from .core_loss import CoreLoss
 from .losses import focal_supcon_loss, soft_target_cross_entropy
-from .mixup import (HardMixup, HardPairs, mine_hard_pairs, mix_hard_negatives,
-                    mix_hard_positives)
+from .mixup import (HardMixup, HardPairs, hard_negative_lambda,
+                    mine_hard_pairs, mix_hard_negatives, mix_hard_positives)
 from .projector import ProjectionHead
 from .sampling import balanced_quota, sample_pixels
 from .scatter import feature_scatter
@@ -23,6 +23,7 @@ from .scatter import feature_scatter
 __all__ = [
     'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'balanced_quota',
     'check_features', 'feature_scatter', 'sample_pixels',
-    'focal_supcon_loss', 'labels_to_targets', 'mine_hard_pairs',
+    'focal_supcon_loss', 'hard_negative_lambda', 'labels_to_targets',
+    'mine_hard_pairs',
     'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
 ]

@@ -9,13 +9,18 @@ from .checks import check_features, check_targets
 from .generators import LazyGenerator
 
 
+HARD_POSITIVE_MODES = ('least_similar', 'anchor')
+NEG_LAMBDA_MODES = ('clamp', 'rescale')
+
+
 class HardPairs(NamedTuple):
     """Indices and mixing coefficients mined for one batch (all shape (N,)).
 
     Attributes:
         neg_partner: partner ``j`` of each anchor's hard negative.
         neg_lambda: weight of the partner in the hard negative.
-        pos_index: ``p``, the least similar positive (``i`` if none).
+        pos_index: ``p``, the least similar positive (``i`` if none); the
+            anchor ``i`` itself with ``hard_positive='anchor'``.
         pos_negative: ``n``, the most similar negative.
         has_negative: whether ``n`` exists (else the hard positive is
             ``h_p``).
@@ -54,13 +59,41 @@ def _sample_beta(alpha: float, n: int, like: torch.Tensor,
     return lam.to(device=like.device, dtype=torch.float32)
 
 
+def hard_negative_lambda(draws: torch.Tensor, lambda_min: float,
+                         mode: str = 'clamp') -> torch.Tensor:
+    """Weight ``l`` of the partner in a hard negative, from Beta draws.
+
+    The paper keeps a hard negative on the partner's side of the pair: the
+    partner's weight lies in ``[lambda_min, 1]`` (``lambda_min = 0.8``) so the
+    mixed row stays a negative of the anchor, while the anchor's share makes
+    it hard. How a Beta(alpha, alpha) draw is brought into that interval is
+    not spelled out in the paper, and the two forms differ:
+
+    * ``'clamp'`` -- the official code: ``l = max(draw, lambda_min)``. With
+      ``alpha = 1`` (uniform draws) 80 % of the hard negatives sit exactly
+      on ``l = 0.8``; the rest are uniform on ``(0.8, 1]``.
+    * ``'rescale'`` -- ``l = lambda_min + (1 - lambda_min) * draw``: the
+      whole Beta shape mapped onto ``[lambda_min, 1]`` (uniform on
+      ``[0.8, 1]`` for ``alpha = 1``; equal to the Beta draw restricted to
+      that interval in that case).
+    """
+    if mode == 'clamp':
+        return draws.clamp_min(lambda_min)
+    if mode == 'rescale':
+        return lambda_min + (1.0 - lambda_min) * draws
+    raise ValueError(
+        f'neg_lambda={mode!r} is not one of {NEG_LAMBDA_MODES}')
+
+
 @torch.no_grad()
 def mine_hard_pairs(h: torch.Tensor,
                     targets: torch.Tensor,
                     alpha: float = 1.0,
                     neg_lambda_min: float = 0.8,
                     random_negative_partner: bool = False,
-                    generator: Optional[torch.Generator] = None) -> HardPairs:
+                    generator: Optional[torch.Generator] = None,
+                    hard_positive: str = 'least_similar',
+                    neg_lambda: str = 'clamp') -> HardPairs:
     """Choose partners and mixing coefficients (no gradient).
 
     One cosine-similarity matrix of ``h`` per call; the class of a (soft)
@@ -72,8 +105,17 @@ def mine_hard_pairs(h: torch.Tensor,
       is a random ``j`` of any class, as in the official code.
     * Hard positive of anchor ``i``: ``p`` = least similar same-class
       ``j != i`` (``i`` if none), ``n`` = most similar different-class
-      sample.
+      sample. With ``hard_positive='anchor'``, ``p = i``: the anchor itself
+      mixed with its most similar negative -- what the official code does
+      in effect (its ``argmin`` over a similarity matrix whose non-positive
+      entries are zeroed returns a zero entry, then mapped to the anchor,
+      in almost every row).
+    * ``neg_lambda``: how the hard negatives' weights are brought into
+      ``[neg_lambda_min, 1]`` (:func:`hard_negative_lambda`).
     """
+    if hard_positive not in HARD_POSITIVE_MODES:
+        raise ValueError(f'hard_positive={hard_positive!r} is not one of '
+                         f'{HARD_POSITIVE_MODES}')
     n = h.shape[0]
     device = h.device
     labels = targets.argmax(dim=1)
@@ -95,20 +137,23 @@ def mine_hard_pairs(h: torch.Tensor,
     allowed = allowed | (eye & ~allowed.any(dim=1, keepdim=True))
     scores = torch.rand(n, n, device=device, generator=generator)
     neg_partner = scores.masked_fill(~allowed, -1.0).argmax(dim=1)
-    neg_lambda = _sample_beta(alpha, n, h, generator).clamp_min(
-        neg_lambda_min)
+    neg_lam = hard_negative_lambda(
+        _sample_beta(alpha, n, h, generator), neg_lambda_min, neg_lambda)
 
     # hard positives: least similar positive, most similar negative
-    has_positive = positive.any(dim=1)
-    pos_index = sim.masked_fill(~positive, float('inf')).argmin(dim=1)
-    pos_index = torch.where(has_positive, pos_index,
-                            torch.arange(n, device=device))
+    anchors = torch.arange(n, device=device)
+    if hard_positive == 'anchor':
+        pos_index = anchors
+    else:
+        has_positive = positive.any(dim=1)
+        pos_index = sim.masked_fill(~positive, float('inf')).argmin(dim=1)
+        pos_index = torch.where(has_positive, pos_index, anchors)
     has_negative = negative.any(dim=1)
     pos_negative = sim.masked_fill(~negative, float('-inf')).argmax(dim=1)
     pos_lambda = _sample_beta(alpha, n, h, generator)
     pos_lambda = torch.where(has_negative, pos_lambda,
                              torch.ones_like(pos_lambda))
-    return HardPairs(neg_partner, neg_lambda, pos_index, pos_negative,
+    return HardPairs(neg_partner, neg_lam, pos_index, pos_negative,
                      has_negative, pos_lambda)
 
 
@@ -148,11 +193,18 @@ class HardMixup(nn.Module):
         alpha (float): Beta(alpha, alpha) for the mixing coefficients.
         neg_lambda_min (float): lower bound of the partner's weight in a hard
             negative (the anchor keeps at most ``1 - neg_lambda_min``).
-        official (bool): reproduce the official code's choices for
+        official (bool): reproduce two of the official code's choices for
             comparison: the hard-negative partner is a random sample of any
             class, and the clean rows are detached (no gradient through
-            them). The official code's ``argmin``-over-zeros bug in hard
-            positive mining is *not* reproduced.
+            them). Combine with ``hard_positive='anchor'`` (and the default
+            ``neg_lambda='clamp'``) for the official method as a whole.
+        hard_positive (str): ``'least_similar'`` (the paper, default): the
+            hard positive mixes the anchor's least similar positive with its
+            most similar negative. ``'anchor'``: the anchor itself mixed with
+            its most similar negative -- the effect of the official code's
+            ``argmin`` over a zero-masked similarity matrix.
+        neg_lambda (str): ``'clamp'`` (official code, default) or
+            ``'rescale'``; see :func:`hard_negative_lambda`.
         seed (int, optional): if set, mining draws from a private generator
             seeded with it (deterministic mixing, e.g. for tests).
         enabled (bool): ``False`` returns ``(h, targets)`` unchanged -- the
@@ -164,8 +216,18 @@ class HardMixup(nn.Module):
                  neg_lambda_min: float = 0.8,
                  official: bool = False,
                  seed: Optional[int] = None,
-                 enabled: bool = True):
+                 enabled: bool = True,
+                 hard_positive: str = 'least_similar',
+                 neg_lambda: str = 'clamp'):
         super().__init__()
+        if hard_positive not in HARD_POSITIVE_MODES:
+            raise ValueError(f'hard_positive={hard_positive!r} is not one of '
+                             f'{HARD_POSITIVE_MODES}')
+        if neg_lambda not in NEG_LAMBDA_MODES:
+            raise ValueError(f'neg_lambda={neg_lambda!r} is not one of '
+                             f'{NEG_LAMBDA_MODES}')
+        self.hard_positive = hard_positive
+        self.neg_lambda = neg_lambda
         if not alpha > 0:
             raise ValueError(f'alpha must be > 0, got {alpha}')
         if not 0.0 <= neg_lambda_min <= 1.0:
@@ -181,7 +243,9 @@ class HardMixup(nn.Module):
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
                 f'official={self.official}, seed={self.seed}, '
-                f'enabled={self.enabled}')
+                f'enabled={self.enabled}, '
+                f'hard_positive={self.hard_positive!r}, '
+                f'neg_lambda={self.neg_lambda!r}')
 
     def mine(self, h: torch.Tensor, targets: torch.Tensor) -> HardPairs:
         check_features(h)
@@ -192,7 +256,9 @@ class HardMixup(nn.Module):
             alpha=self.alpha,
             neg_lambda_min=self.neg_lambda_min,
             random_negative_partner=self.official,
-            generator=self._generator.get(h.device))
+            generator=self._generator.get(h.device),
+            hard_positive=self.hard_positive,
+            neg_lambda=self.neg_lambda)
 
     def forward(self, h: torch.Tensor,
                 targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
