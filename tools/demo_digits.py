@@ -9,9 +9,12 @@ downloaded. Stages, all under one work dir:
    ResNet-18 with mmpretrain's own ``MoCo`` (no labels);
 2. ``backbone.pth``: converted with ``tools/convert_csl_checkpoint.py``;
 3. ``ce-tuning/`` and ``core-tuning/``: fine-tuning from it with the twin
-   configs of ``configs/`` (differing only in the head), evaluated for top-1
-   and feature scatter (intra/inter-class, lower is tighter);
-4. ``tsne.png``: t-SNE of both models' pooled test features;
+   configs of ``configs/`` (differing only in the head), each method at the
+   (lr, epochs) that the effect benchmark's selection protocol chose on
+   held-out *training* digits (``docs/results/digits/selection.json``; the
+   test digits were not read to choose it), validated every 5 epochs;
+4. ``curves.png`` (learning curves) and ``tsne.png`` (t-SNE of both
+   models' pooled test features);
 5. ``results.json`` and the printed comparison table.
 
     python tools/demo_digits.py --work-dir work_dirs/demo_digits
@@ -34,6 +37,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from PIL import Image  # noqa: E402
 
+SELECTION = osp.join(REPO_ROOT, 'docs', 'results', 'digits',
+                     'selection.json')
 CONFIGS = {
     'CE-tuning':
     osp.join(REPO_ROOT, 'configs',
@@ -121,55 +126,36 @@ def moco_cfg(data_root, work_dir, epochs, batch_size, seed):
         randomness=dict(seed=seed)))
 
 
-def demo_cfg(path, data_root, work_dir, epochs, batch_size, seed,
-             backbone_ckpt, lr):
-    cfg = Config.fromfile(path)
-    cfg.optim_wrapper.optimizer.lr = lr
-    cfg.work_dir = work_dir
-    cfg.experiment_name = osp.basename(work_dir)
-    if backbone_ckpt is None:
-        cfg.model.backbone.init_cfg = None
-    else:
-        cfg.model.backbone.init_cfg.checkpoint = backbone_ckpt
-    cfg.data_preprocessor.update(
-        mean=[127.5] * 3, std=[127.5] * 3, to_rgb=False)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = data_root
-        loader.num_workers = 0
-        loader.pop('persistent_workers', None)
-    cfg.train_dataloader.batch_size = batch_size
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.param_scheduler = dict(
-        type='CosineAnnealingLR', T_max=epochs, by_epoch=True)
-    # validated once, after training (below)
-    cfg.train_cfg = dict(
-        by_epoch=True, max_epochs=epochs, val_interval=epochs + 1)
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=epochs)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
-    cfg.randomness = dict(seed=seed)
-    return cfg
-
-
 def run_stage(title):
     print(f'\n===== {title} =====', flush=True)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo_digits')
     parser.add_argument('--pretrain-epochs', type=int, default=30)
-    parser.add_argument('--epochs', type=int, default=15)
-    parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument(
-        '--lr', type=float, default=0.05,
-        help='fine-tuning lr (the configs use the paper\'s 0.01, made for '
-        'strong ImageNet models and batch 256)')
+        '--schedule', default=SELECTION,
+        help='selection.json of the effect benchmark on the digits: each '
+        "method's chosen lr and epochs")
+    parser.add_argument('--epochs', type=int,
+                        help='override the chosen epochs (every method)')
+    parser.add_argument('--lr', type=float,
+                        help='override the chosen lr (every method)')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--val-interval', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--no-pretrain', action='store_true',
                         help='fine-tune from random weights instead')
     parser.add_argument('--no-tsne', action='store_true')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    with open(args.schedule) as f:
+        chosen = json.load(f)['chosen']
+    schedules = {
+        m: dict(lr=args.lr or chosen[m]['lr'],
+                epochs=args.epochs or chosen[m]['epochs'])
+        for m in CONFIGS
+    }
 
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
@@ -191,25 +177,38 @@ def main():
         ]) != 0:
             raise SystemExit('checkpoint conversion failed')
 
-    results, ckpts = {}, {}
-    for method, path in CONFIGS.items():
+    effect = load_tool('analysis_tools/effect_benchmark')
+    results, ckpts, runs = {}, {}, {}
+    for method in CONFIGS:
         run_stage(f'3/4 fine-tuning: {method}')
         run_dir = osp.join(work_dir, method.lower())
-        cfg = demo_cfg(path, data_root, run_dir, args.epochs,
-                       args.batch_size, args.seed, backbone_ckpt, args.lr)
+        sched = schedules[method]
+        cfg = effect.fine_tune_cfg(
+            method, data_root=data_root, checkpoint=backbone_ckpt,
+            work_dir=run_dir, lr=sched['lr'], epochs=sched['epochs'],
+            batch_size=args.batch_size, seed=args.seed,
+            val_interval=args.val_interval,
+            preprocessor=effect.DATASETS['digits']['preprocessor'])
         os.makedirs(run_dir, exist_ok=True)
         cfg_path = osp.join(run_dir, 'config.py')
         cfg.dump(cfg_path)  # what t-SNE reads (same normalisation, data)
         t0 = time.time()
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        metrics = runner.val_loop.run()
+        Runner.from_cfg(cfg).train()
+        curve, _ = effect.read_curve(run_dir)
         ckpts[method] = (cfg_path,
-                         osp.join(run_dir, f'epoch_{args.epochs}.pth'))
+                         osp.join(run_dir, f'epoch_{sched["epochs"]}.pth'))
+        runs[method] = run_dir
         results[method] = dict(
-            top1=float(metrics['accuracy/top1']),
-            scatter_ratio=float(metrics['scatter/ratio']),
-            train_seconds=round(time.time() - t0, 1))
+            lr=sched['lr'], epochs=sched['epochs'],
+            top1=curve[-1]['top1'],
+            scatter_ratio=curve[-1]['scatter_ratio'],
+            curve=curve, train_seconds=round(time.time() - t0, 1))
+
+    curves = load_tool('analysis_tools/plot_learning_curves')
+    curves.plot({m: [d] for m, d in runs.items()}, out=osp.join(
+        work_dir, 'curves.png'), split_name='test digits',
+        title=f'Digits, seed {args.seed}: each method at its selected '
+        'schedule')
 
     if not args.no_tsne:
         run_stage('4/4 t-SNE of the pooled test features')
@@ -225,22 +224,41 @@ def main():
     n_test = len(glob.glob(osp.join(data_root, 'test', '*', '*.png')))
     init = ('MoCo v2 pretrained on the digits' if backbone_ckpt else
             'random init')
-    print(f'\nDigits (sklearn, 32x32), ResNet-18 w16 from {init}; '
-          f'fine-tuned {args.epochs} epochs, batch {args.batch_size}, lr '
-          f'{args.lr}, seed '
-          f'{args.seed}; evaluated on {n_test} held-out digits')
-    print(f'{"method":<12} {"top-1 (%)":>10} {"scatter ratio":>14} '
-          f'{"time (s)":>9}')
-    for method, r in results.items():
-        print(f'{method:<12} {r["top1"]:>10.2f} {r["scatter_ratio"]:>14.3f} '
-              f'{r["train_seconds"]:>9.1f}')
+    table = format_table(results, init, args.batch_size, args.seed, n_test,
+                         selected=args.epochs is None and args.lr is None)
+    with open(osp.join(work_dir, 'table.txt'), 'w') as f:
+        f.write(table + '\n')
+    print()
+    print(table)
+    print('train time (s): ' + ', '.join(
+        f'{m} {r["train_seconds"]:.0f}' for m, r in results.items()))
     print(f'artefacts: {work_dir} (total {time.time() - start:.0f} s)')
+
+
+def format_table(results, init, batch_size, seed, n_test, selected=True):
+    """The comparison table the demo prints and the README shows
+    (deterministic: no timings; ``tools/check_readme_demo.py`` compares
+    the two)."""
+    how = ('the lr/epochs chosen on held-out training digits' if selected
+           else 'lr/epochs given on the command line (not selected)')
+    lines = [
+        f'Digits (sklearn, 32x32), ResNet-18 w16 from {init}; batch '
+        f'{batch_size}, seed {seed}; each method at {how}; top-1 on the '
+        f'{n_test} test digits after the last epoch',
+        f'{"method":<12} {"lr":>5} {"epochs":>6} {"top-1 (%)":>10} '
+        f'{"scatter ratio":>14}'
+    ]
+    for method, r in results.items():
+        lines.append(f'{method:<12} {r["lr"]:>5} {r["epochs"]:>6} '
+                     f'{r["top1"]:>10.2f} {r["scatter_ratio"]:>14.3f}')
+    return '\n'.join(lines)
 
 
 def load_tool(name):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        f'coretune_demo_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+        'coretune_demo_' + name.replace('/', '_'),
+        osp.join(REPO_ROOT, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,15 +1,33 @@
-"""Effect benchmark: CE-tuning vs Core-tuning (and ablations) fine-tuning the
-real MoCo-v2 checkpoint of ../shared on CIFAR-10 JPEGs, several seeds, same
-schedule and budget; top-1 and feature scatter on the test split.
+"""Effect benchmark: CE-tuning vs Core-tuning (and ablations) at schedules
+chosen on held-out *training* images, several seeds, one reading of the test
+split per run.
 
-    python tools/analysis_tools/effect_benchmark.py --epochs 8 --seeds 0 1 2 \\
-        --work-dir work_dirs/effect
+The protocol (the default):
 
-Each run is ``tools/train.py`` on a dumped config (a fresh process), the
-numbers are the final validation of each run. No hyper-parameter is tuned
-here: every variant uses the paper's values (eta 0.1, t 0.07, alpha 1).
-``--holdout N`` validates on N held-out *training* images instead of the
-test split (for any tuning).
+1. **Selection.** Every ``--holdout-every``-th training image is held out;
+   for each method (CE-tuning, Core-tuning) a grid of learning rates x
+   epoch counts (each a separate cosine run, seed ``--select-seed``) is
+   trained on the rest and validated on the held-out images every
+   ``--val-interval`` epochs. Each method keeps the (lr, epochs) of its
+   best final held-out top-1 (ties: fewer epochs, then the smaller lr).
+   Written to ``selection.json``. The test split is never read here.
+2. **Final runs.** Every variant is trained on the full training split with
+   its method's chosen schedule (ablations of Core-tuning use Core-tuning's)
+   for each seed and validated on the test split every ``--val-interval``
+   epochs, for the learning curves; the reported number is the last one.
+   ``report.md``: mean +- std over seeds and the per-seed paired difference
+   to CE-tuning.
+
+    # the shared CIFAR-10 subset and MoCo v2 checkpoint of ../shared
+    python tools/analysis_tools/effect_benchmark.py --work-dir work_dirs/effect
+    # the demo's digits (after `make demo` made the data and the backbone)
+    python tools/analysis_tools/effect_benchmark.py --dataset digits \\
+        --work-dir work_dirs/effect_digits
+
+``--fixed-schedule LR EPOCHS`` skips the selection (a fast path, or an
+explicitly under-trained comparison: the report says so). Each run is
+``tools/train.py`` on a dumped config in a fresh process; finished runs are
+kept in ``results.json`` and skipped when the command is run again.
 """
 import argparse
 import glob
@@ -19,80 +37,288 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SHARED = osp.join(osp.dirname(REPO_ROOT), 'shared')
 CE_CFG = 'configs/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
 CORE_CFG = 'configs/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
+METHODS = ('CE-tuning', 'Core-tuning')
 
-# name -> (config, function editing the loaded config)
+
+def _mixup(**kw):
+    return lambda cfg: cfg.model.head.mixup.update(kw)
+
+
+def _loss(**kw):
+    return lambda cfg: cfg.model.head.loss.update(kw)
+
+
+# name -> (method whose schedule it uses, config, edit of the loaded config)
 VARIANTS = {
-    'CE-tuning': (CE_CFG, lambda cfg: None),
-    'Core-tuning': (CORE_CFG, lambda cfg: None),
-    'Core w/o hard mixup': (
-        CORE_CFG, lambda cfg: cfg.model.head.mixup.update(enabled=False)),
-    'Core, gamma=0': (
-        CORE_CFG, lambda cfg: cfg.model.head.loss.update(gamma=0.0)),
-    'Core, official choices': (
-        CORE_CFG, lambda cfg: cfg.model.head.mixup.update(official=True)),
-    # investigation rows (not in the default set)
-    'Core, eta=0 (mixed CE only)': (
-        CORE_CFG, lambda cfg: cfg.model.head.loss.update(eta=0.0)),
-    'Core, supcon normaliser': (
-        CORE_CFG, lambda cfg: cfg.model.head.loss.update(normalizer='supcon')),
-    'Core + COIN init (10%)': (
-        CORE_CFG, lambda cfg: cfg.custom_hooks.append(
-            dict(type='ContrastiveInitHook', ratio=0.1))),
+    'CE-tuning': ('CE-tuning', CE_CFG, lambda cfg: None),
+    'Core-tuning': ('Core-tuning', CORE_CFG, lambda cfg: None),
+    # the official script's choices together: random partner of any class,
+    # detached clean rows, the anchor as hard positive (its argmin), clamp
+    'Core (official)': ('Core-tuning', CORE_CFG,
+                        _mixup(official=True, hard_positive='anchor',
+                               neg_lambda='clamp')),
+    'Core w/o hard mixup': ('Core-tuning', CORE_CFG, _mixup(enabled=False)),
+    'Core, gamma=0': ('Core-tuning', CORE_CFG, _loss(gamma=0.0)),
+    'Core, eta=1.0': ('Core-tuning', CORE_CFG, _loss(eta=1.0)),
+    'Core, neg_lambda=rescale': ('Core-tuning', CORE_CFG,
+                                 _mixup(neg_lambda='rescale')),
+    'Core, eta=10 (official script default)': ('Core-tuning', CORE_CFG,
+                                               _loss(eta=10.0)),
+    'Core, eta=0 (mixed CE only)': ('Core-tuning', CORE_CFG, _loss(eta=0.0)),
+    'Core, supcon normaliser': ('Core-tuning', CORE_CFG,
+                                _loss(normalizer='supcon')),
+    'Core + COIN init (10%)': ('Core-tuning', CORE_CFG, lambda cfg: cfg.
+                               custom_hooks.append(
+                                   dict(type='ContrastiveInitHook',
+                                        ratio=0.1))),
 }
-
 DEFAULT_VARIANTS = [
-    'CE-tuning', 'Core-tuning', 'Core w/o hard mixup', 'Core, gamma=0',
-    'Core, official choices', 'Core + COIN init (10%)'
+    'CE-tuning', 'Core-tuning', 'Core (official)', 'Core w/o hard mixup',
+    'Core, gamma=0', 'Core, eta=1.0'
 ]
 
+# dataset presets: folder-per-class ``train/`` and ``test/`` under data_root
+DATASETS = {
+    'cifar10':
+    dict(
+        data_root=osp.join(SHARED, 'data', 'cifar10-jpg'),
+        checkpoint=osp.join(SHARED, 'checkpoints',
+                            'mocov2_resnet18w16-cifar10_8e.pth'),
+        batch_size=128,
+        preprocessor=None),
+    # the demo's sklearn digits and its MoCo v2 backbone (tools/demo_digits)
+    'digits':
+    dict(
+        data_root=osp.join(REPO_ROOT, 'work_dirs', 'demo_digits', 'data',
+                           'digits32'),
+        checkpoint=osp.join(REPO_ROOT, 'work_dirs', 'demo_digits',
+                            'backbone.pth'),
+        batch_size=64,
+        preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, to_rgb=False)),
+}
 
-def build_cfg(name, args, seed, work_dir):
+
+def count_images(data_root, split='train'):
+    n = sum(
+        len(files) for _, _, files in os.walk(osp.join(data_root, split)))
+    if n == 0:
+        raise FileNotFoundError(
+            f'no images under {osp.join(data_root, split)} (folder-per-class '
+            'layout expected)')
+    return n
+
+
+def holdout_indices(num_train, every):
+    """(train, held-out) indices of the training split: every ``every``-th
+    image (in mmpretrain's sorted, class-grouped order) is held out, so the
+    held-out set is stratified."""
+    if every < 2:
+        raise ValueError(f'--holdout-every must be >= 2, got {every}')
+    held = list(range(0, num_train, every))
+    train = [i for i in range(num_train) if i % every]
+    return train, held
+
+
+def fine_tune_cfg(variant, *, data_root, checkpoint, work_dir, lr, epochs,
+                  batch_size, seed, val_interval, holdout_every=0,
+                  preprocessor=None, num_workers=0):
+    """The fine-tuning config of one run (shared with tools/demo_digits.py).
+
+    ``holdout_every > 0``: train on the training split less every k-th
+    image and validate on those; else train on the full training split and
+    validate on the test split. Cosine schedule over ``epochs``, validation
+    every ``val_interval`` epochs and after the last one.
+    """
     sys.path.insert(0, REPO_ROOT)
     from mmengine.config import Config
-    path, edit = VARIANTS[name]
+    _, path, edit = VARIANTS[variant]
     cfg = Config.fromfile(osp.join(REPO_ROOT, path))
     edit(cfg)
-    data_root = osp.abspath(args.data_root)
-    cfg.model.backbone.init_cfg.checkpoint = osp.abspath(args.checkpoint)
-    cfg.train_dataloader.dataset.data_root = data_root
-    cfg.val_dataloader.dataset.data_root = data_root
-    if args.holdout:
-        # every k-th training image is held out for validation
-        step = max(2, 5000 // args.holdout)
-        train_idx = [i for i in range(5000) if i % step]
+    data_root = osp.abspath(data_root)
+    if checkpoint is None:
+        cfg.model.backbone.init_cfg = None
+    else:
+        cfg.model.backbone.init_cfg.checkpoint = osp.abspath(checkpoint)
+    if preprocessor:
+        cfg.data_preprocessor.update(preprocessor)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = data_root
+        loader.num_workers = num_workers
+        loader.pop('persistent_workers', None)
+    if holdout_every:
+        train_idx, held_idx = holdout_indices(
+            count_images(data_root), holdout_every)
         cfg.train_dataloader.dataset.indices = train_idx
         cfg.val_dataloader.dataset.update(
-            data_prefix='train', indices=list(range(0, 5000, step)))
-    cfg.train_dataloader.batch_size = args.batch_size
-    cfg.train_cfg = dict(
-        by_epoch=True, max_epochs=args.epochs, val_interval=args.epochs)
+            data_prefix='train', indices=held_idx)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_dataloader.batch_size = batch_size
+    cfg.optim_wrapper.optimizer.lr = lr
     cfg.param_scheduler = dict(
-        type='CosineAnnealingLR', T_max=args.epochs, by_epoch=True)
+        type='CosineAnnealingLR', T_max=epochs, by_epoch=True)
+    # mmengine's loop also validates after the last epoch
+    cfg.train_cfg = dict(
+        by_epoch=True, max_epochs=epochs,
+        val_interval=min(val_interval, epochs) if val_interval else epochs)
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=args.epochs)
-    cfg.randomness = dict(seed=seed)
+        type='CheckpointHook', interval=epochs, save_last=True)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = work_dir
+    cfg.experiment_name = osp.basename(work_dir)
     return cfg
 
 
-def final_metrics(work_dir):
-    runs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
-    last = None
+def read_curve(run_dir):
+    """Validation records of a run (from mmengine's ``scalars.json``):
+    ``[{'epoch', 'top1', 'scatter_ratio'}]`` in order, plus the per-epoch
+    mean training loss."""
+    runs = sorted(
+        glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json')))
+    if not runs:
+        raise RuntimeError(f'no vis_data/scalars.json under {run_dir}')
+    curve, losses = [], {}
     with open(runs[-1]) as f:
         for line in f:
             rec = json.loads(line)
             if 'accuracy/top1' in rec:
-                last = rec
-    if last is None:
+                curve.append(
+                    dict(
+                        epoch=int(rec['step']),
+                        top1=float(rec['accuracy/top1']),
+                        scatter_ratio=float(rec.get('scatter/ratio', 'nan'))))
+            elif 'loss' in rec and 'epoch' in rec:
+                losses.setdefault(int(rec['epoch']), []).append(rec['loss'])
+    if not curve:
         raise RuntimeError(f'no validation result in {runs[-1]}')
-    return {k: last[k] for k in ('accuracy/top1', 'scatter/intra',
-                                 'scatter/inter', 'scatter/ratio')
-            if k in last}
+    train_loss = [
+        dict(epoch=e, loss=statistics.mean(v))
+        for e, v in sorted(losses.items())
+    ]
+    return curve, train_loss
+
+
+def run_one(job):
+    """Train one run in a fresh ``tools/train.py`` process."""
+    cfg, run_dir, threads = job
+    os.makedirs(run_dir, exist_ok=True)
+    cfg_path = osp.join(run_dir, 'config.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with open(osp.join(run_dir, 'train.log'), 'w') as log:
+        proc = subprocess.run([
+            sys.executable,
+            osp.join(REPO_ROOT, 'tools', 'train.py'), cfg_path, '--work-dir',
+            run_dir
+        ], stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f'training failed (exit {proc.returncode}); see '
+                           f'{osp.join(run_dir, "train.log")}')
+    curve, train_loss = read_curve(run_dir)
+    return dict(curve=curve, train_loss=train_loss, run_dir=run_dir)
+
+
+class Runs:
+    """Runs keyed by a string, cached in ``results.json``, trained ``jobs``
+    at a time (each process with ``cpu_count // jobs`` threads)."""
+
+    def __init__(self, work_root, jobs):
+        self.work_root = work_root
+        self.path = osp.join(work_root, 'results.json')
+        self.jobs = max(1, jobs)
+        self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        self.results = {}
+        if osp.exists(self.path):
+            with open(self.path) as f:
+                self.results = json.load(f)
+
+    def run(self, todo):
+        """``todo``: {key: (cfg_builder, run_dir)}; trains what is missing."""
+        missing = {k: v for k, v in todo.items() if k not in self.results}
+        if missing:
+            print(f'[effect] training {len(missing)} runs, {self.jobs} at a '
+                  f'time ({len(todo) - len(missing)} cached)', flush=True)
+
+        # configs are built here, in one thread (mmengine's config loading
+        # is not thread-safe); the threads only wait on training processes
+        jobs = [(key, (build(), run_dir, self.threads))
+                for key, (build, run_dir) in sorted(missing.items())]
+
+        def work(item):
+            return item[0], run_one(item[1])
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            for key, result in pool.map(work, jobs):
+                self.results[key] = result
+                last = result['curve'][-1]
+                print(f'[effect] {key}: top-1 {last["top1"]:.2f} at epoch '
+                      f'{last["epoch"]}', flush=True)
+                with open(self.path, 'w') as f:
+                    json.dump(self.results, f, indent=1)
+        return {k: self.results[k] for k in todo}
+
+
+def slug(text):
+    return ''.join(c if c.isalnum() or c in '.-' else '_' for c in text)
+
+
+def select_schedules(args, runs, preset):
+    """Stage 1: the (lr, epochs) grid on held-out training images."""
+    todo = {}
+    for method in METHODS:
+        for lr in args.lrs:
+            for epochs in args.epochs_grid:
+                key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
+                       f'{args.select_seed}')
+                run_dir = osp.join(runs.work_root, 'select', slug(key))
+                todo[key] = (lambda m=method, lr=lr, e=epochs, d=run_dir:
+                             fine_tune_cfg(
+                                 m, data_root=args.data_root,
+                                 checkpoint=args.checkpoint, work_dir=d,
+                                 lr=lr, epochs=e, batch_size=args.batch_size,
+                                 seed=args.select_seed,
+                                 val_interval=args.val_interval,
+                                 holdout_every=args.holdout_every,
+                                 preprocessor=preset['preprocessor']),
+                             run_dir)
+    done = runs.run(todo)
+    num_train = count_images(args.data_root)
+    n_held = len(holdout_indices(num_train, args.holdout_every)[1])
+    grid, chosen = [], {}
+    for method in METHODS:
+        best = None
+        for lr in args.lrs:
+            for epochs in args.epochs_grid:
+                key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
+                       f'{args.select_seed}')
+                top1 = done[key]['curve'][-1]['top1']
+                grid.append(dict(method=method, lr=lr, epochs=epochs,
+                                 heldout_top1=top1, key=key))
+                rank = (top1, -epochs, -lr)
+                if best is None or rank > best[0]:
+                    best = (rank, dict(lr=lr, epochs=epochs,
+                                       heldout_top1=top1))
+        chosen[method] = best[1]
+    selection = dict(
+        dataset=args.dataset, data_root=osp.abspath(args.data_root),
+        checkpoint=args.checkpoint and osp.abspath(args.checkpoint),
+        heldout_images=n_held, train_images=num_train - n_held,
+        holdout_every=args.holdout_every, seed=args.select_seed,
+        lrs=args.lrs, epochs_grid=args.epochs_grid,
+        batch_size=args.batch_size,
+        rule='highest final held-out top-1; ties: fewer epochs, then '
+        'smaller lr', grid=grid, chosen=chosen)
+    with open(osp.join(runs.work_root, 'selection.json'), 'w') as f:
+        json.dump(selection, f, indent=1)
+    return selection
 
 
 def fmt(values, digits=2):
@@ -102,72 +328,140 @@ def fmt(values, digits=2):
             f'{statistics.stdev(values):.{digits}f}')
 
 
+def selection_table(selection):
+    lines = [
+        '| method | lr | epochs | held-out top-1 (%) | chosen |',
+        '|---|---|---|---|---|'
+    ]
+    for row in selection['grid']:
+        c = selection['chosen'][row['method']]
+        mark = '**yes**' if (c['lr'], c['epochs']) == (
+            row['lr'], row['epochs']) else ''
+        lines.append(f'| {row["method"]} | {row["lr"]} | {row["epochs"]} | '
+                     f'{row["heldout_top1"]:.2f} | {mark} |')
+    return '\n'.join(lines)
+
+
+def final_table(results, variants, seeds, schedules):
+    """mean ± std per variant and the per-seed paired difference to CE."""
+    ce = {s: results[f'final | CE-tuning | seed {s}'] for s in seeds} \
+        if 'CE-tuning' in variants else None
+    lines = [
+        '| variant | lr | epochs | top-1 (%) | scatter ratio | '
+        'paired diff. to CE per seed | diff. mean ± std |',
+        '|---|---|---|---|---|---|---|'
+    ]
+    for name in variants:
+        rows = [results[f'final | {name} | seed {s}']['curve'][-1]
+                for s in seeds]
+        sched = schedules[VARIANTS[name][0]]
+        top1 = [r['top1'] for r in rows]
+        diff_cells = ('—', '—')
+        if ce is not None and name != 'CE-tuning':
+            diffs = [
+                t - ce[s]['curve'][-1]['top1'] for t, s in zip(top1, seeds)
+            ]
+            diff_cells = (', '.join(f'{d:+.2f}' for d in diffs),
+                          fmt(diffs) if len(diffs) > 1 else f'{diffs[0]:+.2f}')
+        lines.append(
+            f'| {name} | {sched["lr"]} | {sched["epochs"]} | {fmt(top1)} | '
+            f'{fmt([r["scatter_ratio"] for r in rows], 3)} | '
+            f'{diff_cells[0]} | {diff_cells[1]} |')
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--dataset', choices=list(DATASETS),
+                        default='cifar10', help='preset for --data-root, '
+                        '--checkpoint, --batch-size and the normalisation')
     parser.add_argument('--work-dir', default='work_dirs/effect')
-    parser.add_argument('--epochs', type=int, default=8)
-    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--data-root')
+    parser.add_argument('--checkpoint')
+    parser.add_argument('--batch-size', type=int)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS,
                         choices=list(VARIANTS))
-    parser.add_argument('--holdout', type=int, default=0)
-    parser.add_argument('--data-root',
-                        default=osp.join(REPO_ROOT, '..', 'shared', 'data',
-                                         'cifar10-jpg'))
-    parser.add_argument('--checkpoint',
-                        default=osp.join(REPO_ROOT, '..', 'shared',
-                                         'checkpoints',
-                                         'mocov2_resnet18w16-cifar10_8e.pth'))
+    parser.add_argument('--lrs', type=float, nargs='+',
+                        default=[0.01, 0.05, 0.1])
+    parser.add_argument('--epochs-grid', type=int, nargs='+',
+                        default=[30, 60])
+    parser.add_argument('--holdout-every', type=int, default=5,
+                        help='hold out every k-th training image for the '
+                        'selection (default 5: 20 %%)')
+    parser.add_argument('--select-seed', type=int, default=0)
+    parser.add_argument('--val-interval', type=int, default=5)
+    parser.add_argument('--fixed-schedule', nargs=2, metavar=('LR', 'EPOCHS'),
+                        help='skip the selection: every method trains LR, '
+                        'EPOCHS (not a converged comparison unless chosen '
+                        'on held-out data)')
+    parser.add_argument('--select-only', action='store_true')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at once (each with cpu_count/jobs '
+                        'threads); results depend on it only in the last '
+                        'float bits')
     args = parser.parse_args(argv)
+    preset = DATASETS[args.dataset]
+    args.data_root = args.data_root or preset['data_root']
+    args.checkpoint = args.checkpoint or preset['checkpoint']
+    args.batch_size = args.batch_size or preset['batch_size']
+    for path in (args.data_root, args.checkpoint):
+        if not osp.exists(path):
+            hint = (' (run `make demo` first: it writes the digits and their '
+                    'MoCo backbone)' if args.dataset == 'digits' else '')
+            raise SystemExit(f'not found: {path}{hint}')
 
     work_root = osp.abspath(args.work_dir)
     os.makedirs(work_root, exist_ok=True)
-    results_path = osp.join(work_root, 'results.json')
-    results = {}
-    if osp.exists(results_path):  # re-runs skip finished runs
-        with open(results_path) as f:
-            results = json.load(f)
-    for name in args.variants:
-        for seed in args.seeds:
-            key = f'{name} | seed {seed}'
-            if key in results:
-                continue
-            run_dir = osp.join(
-                work_root, name.replace(' ', '_').replace('/', '-') +
-                f'_seed{seed}')
-            cfg = build_cfg(name, args, seed, run_dir)
-            os.makedirs(run_dir, exist_ok=True)
-            cfg_path = osp.join(run_dir, 'config.py')
-            cfg.dump(cfg_path)
-            print(f'[effect] {key}: training ...', flush=True)
-            subprocess.run([
-                sys.executable,
-                osp.join(REPO_ROOT, 'tools', 'train.py'), cfg_path,
-                '--work-dir', run_dir
-            ], check=True, stdout=subprocess.DEVNULL, cwd=REPO_ROOT)
-            results[key] = final_metrics(run_dir)
-            print(f'[effect] {key}: {results[key]}', flush=True)
-            with open(results_path, 'w') as f:
-                json.dump(results, f, indent=2)
+    runs = Runs(work_root, args.jobs)
+    report = []
+    if args.fixed_schedule:
+        lr, epochs = float(args.fixed_schedule[0]), int(args.fixed_schedule[1])
+        schedules = {m: dict(lr=lr, epochs=epochs) for m in METHODS}
+        report.append(
+            f'Fixed schedule lr {lr}, {epochs} epochs for every method '
+            '(--fixed-schedule): not chosen on held-out data, so this '
+            'compares methods at one budget only.\n')
+    else:
+        selection = select_schedules(args, runs, preset)
+        schedules = selection['chosen']
+        report.append(
+            f'Selection on {selection["heldout_images"]} held-out training '
+            f'images (every {args.holdout_every}th; trained on the other '
+            f'{selection["train_images"]}), seed {args.select_seed}, rule: '
+            f'{selection["rule"]}. The test split is not read.\n')
+        report.append(selection_table(selection) + '\n')
+        if args.select_only:
+            print('\n'.join(report))
+            return runs.results
 
-    split = (f'{args.holdout} held-out train images' if args.holdout else
-             'test split (2,000 images)')
-    lines = [
-        f'| variant | top-1 (%) | scatter ratio (intra/inter) | runs |',
-        '|---|---|---|---|'
-    ]
+    todo = {}
     for name in args.variants:
-        rows = [results[f'{name} | seed {s}'] for s in args.seeds]
-        lines.append(
-            f'| {name} | {fmt([r["accuracy/top1"] for r in rows])} | '
-            f'{fmt([r["scatter/ratio"] for r in rows], 3)} | {len(rows)} |')
-    table = '\n'.join(lines)
-    print(f'\n{args.epochs} epochs, batch {args.batch_size}, seeds '
-          f'{args.seeds}, evaluated on the {split}; mean ± std\n')
-    print(table)
-    with open(osp.join(work_root, 'table.md'), 'w') as f:
-        f.write(table + '\n')
-    return results
+        sched = schedules[VARIANTS[name][0]]
+        for seed in args.seeds:
+            key = f'final | {name} | seed {seed}'
+            run_dir = osp.join(work_root, 'final', slug(key))
+            todo[key] = (lambda n=name, s=seed, d=run_dir, sc=sched:
+                         fine_tune_cfg(
+                             n, data_root=args.data_root,
+                             checkpoint=args.checkpoint, work_dir=d,
+                             lr=sc['lr'], epochs=sc['epochs'],
+                             batch_size=args.batch_size, seed=s,
+                             val_interval=args.val_interval,
+                             preprocessor=preset['preprocessor']), run_dir)
+    results = runs.run(todo)
+    n_test = count_images(args.data_root, 'test')
+    report.append(
+        f'Final runs: full training split ({count_images(args.data_root)} '
+        f'images), batch {args.batch_size}, seeds {args.seeds}; top-1 and '
+        f'scatter ratio after the last epoch on the test split ({n_test} '
+        'images); mean ± std over seeds.\n')
+    report.append(final_table(results, args.variants, args.seeds, schedules))
+    text = '\n'.join(report)
+    print('\n' + text)
+    with open(osp.join(work_root, 'report.md'), 'w') as f:
+        f.write(text + '\n')
+    return runs.results
 
 
 if __name__ == '__main__':
