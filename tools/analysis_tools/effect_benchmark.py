@@ -270,6 +270,12 @@ def slug(text):
     return ''.join(c if c.isalnum() or c in '.-' else '_' for c in text)
 
 
+def _shown(path):
+    """A path as recorded: relative to the repo root when beside it."""
+    rel = osp.relpath(osp.abspath(path), REPO_ROOT)
+    return rel if not rel.startswith('../..') else osp.abspath(path)
+
+
 def select_schedules(args, runs, preset):
     """Stage 1: the (lr, epochs) grid on held-out training images."""
     todo = {}
@@ -308,8 +314,8 @@ def select_schedules(args, runs, preset):
                                        heldout_top1=top1))
         chosen[method] = best[1]
     selection = dict(
-        dataset=args.dataset, data_root=osp.abspath(args.data_root),
-        checkpoint=args.checkpoint and osp.abspath(args.checkpoint),
+        dataset=args.dataset, data_root=_shown(args.data_root),
+        checkpoint=_shown(args.checkpoint),
         heldout_images=n_held, train_images=num_train - n_held,
         holdout_every=args.holdout_every, seed=args.select_seed,
         lrs=args.lrs, epochs_grid=args.epochs_grid,

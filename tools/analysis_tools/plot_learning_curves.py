@@ -76,7 +76,8 @@ def _band(ax, x, values, label, color):
     mean = values.mean(axis=0)
     n = values.shape[0]
     ax.plot(x, mean, color=color, lw=1.8,
-            label=f'{label} (mean of {n})' if n > 1 else label)
+            label=f'{label} (mean of {n} seeds, band min-max)'
+            if n > 1 else label)
     if n > 1:
         ax.fill_between(x, values.min(axis=0), values.max(axis=0),
                         color=color, alpha=0.2, lw=0)
@@ -100,7 +101,7 @@ def plot(final, select=None, out='curves.png', title=None,
               f'{top1[:, -1].mean():.2f} (min {top1[:, -1].min():.2f}, max '
               f'{top1[:, -1].max():.2f}, {top1.shape[0]} runs)')
     axes[0].set(xlabel='epoch', ylabel=f'top-1 (%), {split_name}',
-                title=f'{split_name} top-1 (band: min-max over seeds)')
+                title=f'{split_name} top-1')
     axes[1].set(xlabel='epoch', ylabel='training loss (epoch mean)',
                 title='training loss (all terms)')
     if select:
