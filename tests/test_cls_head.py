@@ -17,7 +17,7 @@ DEFAULT_ARGS = dict(
     in_channels=16,
     proj_channels=8,
     mixup=dict(type='HardMixup', seed=0),
-    loss=dict(type='CoreLoss', eta=0.1))
+    core_loss=dict(type='CoreLoss', eta=0.1))
 
 
 def samples(labels):
@@ -165,3 +165,41 @@ def test_full_classifier_train_step(backbone, neck, dim):
     torch.testing.assert_close(
         torch.stack([p.pred_score for p in preds]),
         torch.softmax(model.head.fc(feats[-1]), dim=1))
+
+
+def test_core_loss_key_and_deprecated_loss_name():
+    """Both heads configure the loss as core_loss; the old cls name `loss`
+    still builds the same head, with a DeprecationWarning."""
+    init_default_scope('mmpretrain')
+    cfg = dict(DEFAULT_ARGS)
+    new = MODELS.build(cfg)
+    assert new.core_loss is new.loss_module and new.core_loss.eta == 0.1
+    old_cfg = dict(cfg)
+    old_cfg['loss'] = old_cfg.pop('core_loss')
+    with pytest.warns(DeprecationWarning, match='core_loss'):
+        old = MODELS.build(old_cfg)
+    assert old.core_loss.eta == 0.1
+    assert set(old.state_dict()) == set(new.state_dict())
+    with pytest.raises(ValueError, match='both core_loss and'):
+        MODELS.build(dict(old_cfg, core_loss=dict(type='CoreLoss')))
+
+
+def test_head_loss_is_the_shared_core_step():
+    """The head's losses are core_tuning_step's on the pooled features."""
+    from coretune_mm.core import core_tuning_step
+    init_default_scope('mmpretrain')
+    head = MODELS.build(dict(DEFAULT_ARGS, mixup=dict(type='HardMixup',
+                                                      seed=4)))
+    feats = torch.randn(8, 16)
+    data = samples([0, 1, 2, 3, 0, 1, 2, 3])
+    got = head.loss((feats, ), data)
+    ref_head = MODELS.build(dict(DEFAULT_ARGS, mixup=dict(type='HardMixup',
+                                                          seed=4)))
+    ref_head.load_state_dict(head.state_dict())
+    targets = head.get_targets(data, feats.device)
+    want, logits = core_tuning_step(feats, targets, ref_head.mixup,
+                                    ref_head.fc, ref_head.projector,
+                                    ref_head.core_loss)
+    assert logits.shape == (24, 4)
+    for k in ('loss_ce_mix', 'loss_con'):
+        torch.testing.assert_close(got[k], want[k])

@@ -42,7 +42,7 @@ def test_paper_setting():
     assert cfg.train_cfg.max_epochs == 100
     head = cfg.model.head
     assert head.proj_channels == 256 and head.mixup.alpha == 1.0
-    assert (head.loss.eta, head.loss.temperature) == (0.1, 0.07)
+    assert (head.core_loss.eta, head.core_loss.temperature) == (0.1, 0.07)
 
 
 @pytest.mark.parametrize('path', [

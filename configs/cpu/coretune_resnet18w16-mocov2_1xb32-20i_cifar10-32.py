@@ -11,5 +11,5 @@ model = dict(
         in_channels=128,
         proj_channels=256,
         mixup=dict(type='HardMixup', alpha=1.0, neg_lambda_min=0.8),
-        loss=dict(type='CoreLoss', eta=0.1, temperature=0.07, gamma=1.0),
+        core_loss=dict(type='CoreLoss', eta=0.1, temperature=0.07, gamma=1.0),
         topk=(1, )))

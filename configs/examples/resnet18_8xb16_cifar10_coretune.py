@@ -10,4 +10,4 @@ model = dict(
         type='CoreContrastiveClsHead',
         num_classes=10,
         in_channels=512,
-        loss=dict(type='CoreLoss', eta=0.1)))
+        core_loss=dict(type='CoreLoss', eta=0.1)))

@@ -9,7 +9,9 @@ Each equation of the paper lives in one function:
   generation by feature mixup (Sec. 3.2);
 * :func:`soft_target_cross_entropy` -- the smooth classifier's mixed-label
   cross-entropy ``L_ce^m``;
-* :class:`CoreLoss` -- ``L = L_ce^m + eta * L_con^f``.
+* :class:`CoreLoss` -- ``L = L_ce^m + eta * L_con^f``;
+* :func:`core_tuning_step` -- mix -> classifier -> projector -> CoreLoss,
+  the one training step both heads run.
 """
 from .checks import check_features, labels_to_targets
 from .core_loss import CoreLoss
@@ -19,10 +21,11 @@ from .mixup import (HardMixup, HardPairs, hard_negative_lambda,
 from .projector import ProjectionHead
 from .sampling import balanced_quota, sample_pixels
 from .scatter import feature_scatter
+from .step import core_tuning_step
 
 __all__ = [
     'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'balanced_quota',
-    'check_features', 'feature_scatter', 'sample_pixels',
+    'check_features', 'core_tuning_step', 'feature_scatter', 'sample_pixels',
     'focal_supcon_loss', 'hard_negative_lambda', 'labels_to_targets',
     'mine_hard_pairs',
     'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'

@@ -51,7 +51,7 @@ def _mixup(**kw):
 
 
 def _loss(**kw):
-    return lambda cfg: cfg.model.head.loss.update(kw)
+    return lambda cfg: cfg.model.head.core_loss.update(kw)
 
 
 # name -> (method whose schedule it uses, config, edit of the loaded config)

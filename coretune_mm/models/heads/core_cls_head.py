@@ -1,3 +1,4 @@
+import warnings
 from typing import List, Optional, Tuple
 
 import torch
@@ -7,7 +8,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ...core import ProjectionHead, labels_to_targets
+from ...core import ProjectionHead, core_tuning_step, labels_to_targets
 
 
 @MODELS.register_module()
@@ -16,7 +17,9 @@ class CoreContrastiveClsHead(ClsHead):
 
     Holds a linear classifier (``fc``), a projection head (``projector``:
     Linear-ReLU-Linear, L2-normalised), a ``HardMixup`` (``mixup``) and a
-    ``CoreLoss`` (``loss_module``), all built from config.
+    ``CoreLoss`` (``core_loss``, also reachable as mmpretrain's
+    ``loss_module``), all built from config; the training step is
+    :func:`coretune_mm.core.core_tuning_step`, as in the segmentation head.
 
     * Training (``loss``): ``h`` = the (N, D) feature from the neck; the
       ``3N`` rows ``[h; z_neg; z_pos]`` go through ``fc`` (mixed-label CE)
@@ -33,7 +36,10 @@ class CoreContrastiveClsHead(ClsHead):
         proj_hidden_channels (int, optional): projector hidden dimension.
             Defaults to ``in_channels``.
         mixup (dict): ``HardMixup`` config.
-        loss (dict): ``CoreLoss`` config.
+        core_loss (dict): ``CoreLoss`` config (the same key as in
+            ``CoreContrastiveSegHead``).
+        loss (dict, optional): deprecated name of ``core_loss``; accepted
+            with a ``DeprecationWarning``.
         topk, cal_acc, init_cfg: as in mmpretrain's ``ClsHead``.
     """
 
@@ -43,14 +49,27 @@ class CoreContrastiveClsHead(ClsHead):
                  proj_channels: int = 256,
                  proj_hidden_channels: Optional[int] = None,
                  mixup: dict = dict(type='HardMixup'),
-                 loss: dict = dict(type='CoreLoss'),
+                 core_loss: Optional[dict] = None,
                  topk=(1, ),
                  cal_acc: bool = False,
                  init_cfg: Optional[dict] = dict(
                      type='Normal', layer='Linear', std=0.01),
+                 loss: Optional[dict] = None,
                  **kwargs):
+        if loss is not None:
+            if core_loss is not None:
+                raise ValueError(
+                    'CoreContrastiveClsHead got both core_loss and its '
+                    'deprecated name loss; keep core_loss only')
+            warnings.warn(
+                'CoreContrastiveClsHead(loss=...) is deprecated: name the '
+                'CoreLoss config core_loss=..., as in CoreContrastiveSegHead',
+                DeprecationWarning, stacklevel=2)
+            core_loss = loss
+        if core_loss is None:
+            core_loss = dict(type='CoreLoss')
         super().__init__(
-            loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg,
+            loss=core_loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg,
             **kwargs)
         if num_classes <= 0:
             raise ValueError(f'num_classes={num_classes} must be positive')
@@ -61,6 +80,12 @@ class CoreContrastiveClsHead(ClsHead):
                                         proj_channels)
         self.mixup = mixup if isinstance(mixup, nn.Module) else \
             MODELS.build(mixup)
+
+    @property
+    def core_loss(self) -> nn.Module:
+        """The ``CoreLoss`` (mmpretrain's ``ClsHead`` keeps it as
+        ``loss_module``)."""
+        return self.loss_module
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         h = feats[-1]
@@ -98,9 +123,8 @@ class CoreContrastiveClsHead(ClsHead):
              data_samples: List[DataSample], **kwargs) -> dict:
         h = self.pre_logits(feats)
         targets = self.get_targets(data_samples, h.device)
-        rows, row_targets = self.mixup(h, targets)
-        logits = self.fc(rows)
-        losses = self.loss_module(logits, self.projector(rows), row_targets)
+        losses, logits = core_tuning_step(h, targets, self.mixup, self.fc,
+                                          self.projector, self.core_loss)
         if self.cal_acc:
             clean = logits[:h.shape[0]].detach()
             # thrs=(None,): no score threshold (mmpretrain's default of 0

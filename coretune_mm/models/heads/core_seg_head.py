@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ...core import ProjectionHead, labels_to_targets
+from ...core import ProjectionHead, core_tuning_step, labels_to_targets
 from ...core.generators import LazyGenerator
 from ...core.sampling import sample_pixels
 
@@ -194,8 +194,12 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             pixels = self._gather_pixels(feats, labels)
             weight = 0.0
         targets = labels_to_targets(labels, self.num_classes)
-        rows, row_targets = self.mixup(pixels, targets)
-        logits = F.linear(rows, self.conv_seg.weight.flatten(1),
-                          self.conv_seg.bias)
-        losses = self.core_loss(logits, self.projector(rows), row_targets)
+        losses, _ = core_tuning_step(pixels, targets, self.mixup,
+                                     self._classify_pixels, self.projector,
+                                     self.core_loss)
         return {k: v * weight for k, v in losses.items()}
+
+    def _classify_pixels(self, rows: torch.Tensor) -> torch.Tensor:
+        """``conv_seg`` (a 1x1 conv) applied to (S, C) pixel rows."""
+        return F.linear(rows, self.conv_seg.weight.flatten(1),
+                        self.conv_seg.bias)
