@@ -1,14 +1,21 @@
 """coretune-mm: Core-tuning for mmpretrain and mmsegmentation.
 
 ``import coretune_mm`` (or ``custom_imports=dict(imports=['coretune_mm'])``)
-registers every component in the OpenMMLab registries.
+registers every component in the OpenMMLab registries and allow-lists the
+mmengine checkpoint types for torch's weights-only loading.
 """
 from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
                    soft_target_cross_entropy)
 from .engine import ContrastiveInitHook, IterationSeedHook, PooledFeatureHook
 from .evaluation import FeatureScatter
 from .models import CoreContrastiveClsHead, CoreContrastiveSegHead
+from .utils import allow_mmengine_checkpoints
 from .version import __version__
+
+# mmengine checkpoints (load_from, --resume, mmpretrain's self-supervised
+# ones) load weights-only: their message-hub types are allow-listed, nothing
+# else (coretune_mm.utils.safe_load)
+allow_mmengine_checkpoints()
 
 __all__ = [
     'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss',

@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-# torch >= 2.6 loads with weights_only=True by default; mmengine 0.10.x
-# checkpoints hold mmengine objects (the same setting as tools/train.py).
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+# no TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD: checkpoints load weights-only, with
+# the mmengine types that `import coretune_mm` allow-lists
+os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED = osp.join(osp.dirname(REPO_ROOT), 'shared')

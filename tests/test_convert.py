@@ -122,3 +122,61 @@ def test_real_mmpretrain_moco_checkpoint(tmp_path, capsys):
     assert set(out) == {k for k in src if k.startswith('backbone.')}
     for k, v in out.items():
         assert torch.equal(v, src[k])
+
+
+class PickledObject:
+    """Unpickling this runs code: a weights-only load must refuse it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (_record_unpickled, (self.marker, ))
+
+
+UNPICKLED = []
+
+
+def _record_unpickled(marker):
+    UNPICKLED.append(marker)
+    return marker
+
+
+def test_unsafe_checkpoint_needs_the_flag(tmp_path, capsys):
+    """A checkpoint that holds a pickled custom object is refused without
+    --unsafe-load (with a message naming the flag, nothing unpickled) and
+    converted with it."""
+    src, dst = tmp_path / 'csl.pth', tmp_path / 'out.pth'
+    torch.save(dict(layouts()['simclr-torchvision'],
+                    args=PickledObject('ran')), src)
+    UNPICKLED.clear()
+    assert CONVERT.main([str(src), str(dst), '--depth', '50']) == 1
+    err = capsys.readouterr().err
+    assert '--unsafe-load' in err and 'weights-only' in err
+    assert not UNPICKLED and not dst.exists()
+    assert CONVERT.main([str(src), str(dst), '--depth', '50',
+                         '--unsafe-load']) == 0
+    assert UNPICKLED == ['ran'] and dst.exists()
+    # the relaxation was for that one load: a later plain load refuses again
+    with pytest.raises(Exception, match='weights-only|Unsupported global'):
+        torch.load(src, weights_only=True)
+
+
+def test_mmengine_checkpoint_loads_weights_only():
+    """The shared mmengine checkpoint (message hub: HistoryBuffer, numpy)
+    loads weights-only without any flag or environment variable, and the
+    allow-listed getattr serves HistoryBuffer statistics only."""
+    import os
+    import pickle
+
+    from coretune_mm.utils.safe_load import (_history_buffer_getattr,
+                                             load_checkpoint_file)
+    require_shared(MOCO_CKPT)
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    ckpt = torch.load(MOCO_CKPT, map_location='cpu')  # torch's default
+    assert 'backbone.conv1.weight' in ckpt['state_dict']
+    buf = load_checkpoint_file(MOCO_CKPT)['message_hub']['log_scalars'][
+        'train/loss']
+    assert buf.mean() > 0
+    with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
+        _history_buffer_getattr(os, 'system')

@@ -20,6 +20,7 @@ the result never relies on a silent ``strict=False``.
 import argparse
 import os
 import os.path as osp
+import pickle
 import sys
 from collections import Counter
 
@@ -28,6 +29,8 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
+
+from coretune_mm.utils.safe_load import load_checkpoint_file  # noqa: E402
 
 # Where the weights sit inside the checkpoint file, tried in order.
 CONTAINERS = ('state_dict', 'model', 'online_network_state_dict', 'network',
@@ -193,13 +196,22 @@ def main(argv=None):
         "mmpretrain's ResNet, torchvision layout)")
     parser.add_argument(
         '--depth', type=int, default=50, help='ResNet depth (no --config)')
+    parser.add_argument(
+        '--unsafe-load', action='store_true',
+        help='unpickle SRC fully (weights_only=False) for this one load: '
+        'needed for checkpoints that hold arbitrary Python objects; only for '
+        'files you trust')
     args = parser.parse_args(argv)
 
     target = backbone_keys(args.config, args.depth)
-    # CSL checkpoints from other code bases hold more than tensors (e.g.
-    # mmengine objects, argparse namespaces): load them fully -- only
-    # convert files you trust.
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=False)
+    # weights-only by default (tensors, containers and mmengine's message-hub
+    # types); a file that needs full unpickling (e.g. an argparse Namespace
+    # in a facebookresearch checkpoint) needs --unsafe-load, for this load
+    try:
+        ckpt = load_checkpoint_file(args.src, unsafe=args.unsafe_load)
+    except pickle.UnpicklingError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
     try:
         state, container = find_state_dict(ckpt)
         weights, report = convert(state, target)

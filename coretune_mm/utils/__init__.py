@@ -1,7 +1,10 @@
 from .run_config import (build_model_without_checkpoints, build_run_config,
                          use_cpu_distributed_defaults)
+from .safe_load import (allow_mmengine_checkpoints, load_checkpoint_file,
+                        mmengine_safe_globals)
 
 __all__ = [
-    'build_model_without_checkpoints', 'build_run_config',
+    'allow_mmengine_checkpoints', 'build_model_without_checkpoints',
+    'build_run_config', 'load_checkpoint_file', 'mmengine_safe_globals',
     'use_cpu_distributed_defaults'
 ]
