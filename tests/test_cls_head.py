@@ -203,3 +203,72 @@ def test_head_loss_is_the_shared_core_step():
     assert logits.shape == (24, 4)
     for k in ('loss_ce_mix', 'loss_con'):
         torch.testing.assert_close(got[k], want[k])
+
+
+def cutmix_batch(n=128, num_classes=10, seed=0):
+    """A real batch through mmpretrain's ClsDataPreprocessor with its own
+    CutMix batch augment: every target row becomes soft (gt_score)."""
+    from mmpretrain.models import ClsDataPreprocessor
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    pre = ClsDataPreprocessor(
+        num_classes=num_classes,
+        batch_augments=dict(augments=[dict(type='CutMix', alpha=1.0)]))
+    labels = torch.arange(n) % num_classes
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+                for _ in range(n)],
+        data_samples=samples(labels))
+    return pre(data, training=True)['data_samples']
+
+
+def clean_rows_with_a_positive(num_classes, positives):
+    from coretune_mm.core.losses import positive_keys, target_groups
+    head = MODELS.build(dict(DEFAULT_ARGS, num_classes=num_classes,
+                             core_loss=dict(type='CoreLoss',
+                                            positives=positives)))
+    data = cutmix_batch(num_classes=num_classes)
+    assert 'gt_score' in data[0]
+    targets = head.get_targets(data, torch.device('cpu'))
+    assert ((targets > 0).sum(1) > 1).float().mean() > 0.5  # soft rows
+    rows, row_targets = head.mixup(torch.randn(128, 16), targets)
+    group = target_groups(positive_keys(row_targets, positives, 128))
+    has_positive = torch.bincount(group)[group] > 1
+    losses = head.loss((torch.randn(128, 16), ), data)
+    return float(has_positive[:128].float().mean()), losses
+
+
+def test_positives_under_cutmix_soft_labels():
+    """mmpretrain's real CutMix, batch 128, 10 classes: the default rule
+    keeps a positive for >= 90 % of the clean rows and a non-zero
+    contrastive term."""
+    share, losses = clean_rows_with_a_positive(10, 'argmax')
+    assert share >= 0.9 and losses['loss_con'] > 0
+    exact_share, _ = clean_rows_with_a_positive(10, 'exact')
+    assert exact_share < share
+
+
+def test_exact_positives_vanish_under_cutmix_with_many_classes():
+    """The failure mode the default avoids: with 100 classes (CIFAR-100)
+    exact equality of CutMix's soft targets leaves almost no positive."""
+    exact_share, losses = clean_rows_with_a_positive(100, 'exact')
+    assert exact_share < 0.1
+    share, _ = clean_rows_with_a_positive(100, 'argmax')
+    assert share > 0.4  # 128 rows, classes 0-27 twice: 56 rows can pair
+
+
+def test_positive_rules_agree_on_hard_labels():
+    """With hard labels 'argmax' is exactly 'exact' (the same loss)."""
+    from coretune_mm.core import focal_supcon_loss
+    from coretune_mm.core.losses import positive_keys
+    torch.manual_seed(0)
+    h, y = torch.randn(24, 16), torch.eye(4)[torch.arange(24) % 4]
+    rows, row_targets = HardMixup(seed=1)(h, y)
+    assert torch.equal(positive_keys(row_targets, 'argmax', 24),
+                       row_targets)
+    z = torch.randn(72, 8)
+    a = focal_supcon_loss(z, row_targets, positives='argmax', num_clean=24)
+    b = focal_supcon_loss(z, row_targets, positives='exact')
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="positives must be one of"):
+        CoreLoss(positives='soft')

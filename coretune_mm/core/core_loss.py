@@ -1,10 +1,10 @@
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
 
-from .losses import (check_contrast_params, focal_supcon_loss,
-                     soft_target_cross_entropy)
+from .losses import (POSITIVE_RULES, check_contrast_params,
+                     focal_supcon_loss, soft_target_cross_entropy)
 
 
 class CoreLoss(nn.Module):
@@ -28,6 +28,14 @@ class CoreLoss(nn.Module):
         ce_weight (float): weight of ``L_ce^m`` (1 in the paper); a
             schedule such as ``ContrastiveInitHook`` (COIN) changes it
             during training. The key stays present when it is 0.
+        positives (str): which rows are positives of each other.
+            ``'argmax'`` (default): the batch's own samples by their
+            argmax class, the mixed rows by exact target equality --
+            identical to ``'exact'`` with hard labels, and it keeps the
+            contrastive term alive under mmpretrain's Mixup/CutMix batch
+            augments, whose soft targets are almost never exactly equal.
+            ``'exact'``: exact target equality for every row (with soft
+            batch-augment labels nearly no row keeps a positive).
     """
 
     def __init__(self,
@@ -37,11 +45,16 @@ class CoreLoss(nn.Module):
                  normalizer: str = 'official',
                  loss_weight: float = 1.0,
                  gather_distributed: bool = True,
-                 ce_weight: float = 1.0):
+                 ce_weight: float = 1.0,
+                 positives: str = 'argmax'):
         super().__init__()
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
         check_contrast_params(temperature, gamma, normalizer)
+        if positives not in POSITIVE_RULES:
+            raise ValueError(f'positives must be one of {POSITIVE_RULES}, '
+                             f'got {positives!r}')
+        self.positives = positives
         self.eta = float(eta)
         self.temperature = float(temperature)
         self.gamma = float(gamma)
@@ -53,10 +66,14 @@ class CoreLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f'eta={self.eta}, temperature={self.temperature}, '
                 f'gamma={self.gamma}, normalizer={self.normalizer!r}, '
-                f'gather_distributed={self.gather_distributed}')
+                f'gather_distributed={self.gather_distributed}, '
+                f'positives={self.positives!r}')
 
     def forward(self, logits: torch.Tensor, proj: torch.Tensor,
-                targets: torch.Tensor) -> Dict[str, torch.Tensor]:
+                targets: torch.Tensor,
+                num_clean: Optional[int] = None) -> Dict[str, torch.Tensor]:
+        """``num_clean``: the first rows that are the batch's own samples
+        (``HardMixup``'s clean rows); ``None``: every row."""
         if not (logits.shape[0] == proj.shape[0] == targets.shape[0]):
             raise ValueError(
                 f'logits ({logits.shape[0]} rows), projected features '
@@ -69,7 +86,9 @@ class CoreLoss(nn.Module):
             temperature=self.temperature,
             gamma=self.gamma,
             normalizer=self.normalizer,
-            gather_distributed=self.gather_distributed)
+            gather_distributed=self.gather_distributed,
+            positives=self.positives,
+            num_clean=num_clean)
         return dict(
             loss_ce_mix=self.loss_weight * self.ce_weight * loss_ce,
             loss_con=self.loss_weight * self.eta * loss_con)

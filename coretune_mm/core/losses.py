@@ -1,4 +1,6 @@
 """The two loss equations of Core-tuning, in pure PyTorch."""
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -6,6 +8,7 @@ from .checks import check_features, check_targets
 from .distributed import gather_rows, get_world_size
 
 NORMALIZERS = ('official', 'supcon')
+POSITIVE_RULES = ('argmax', 'exact')
 
 
 def check_contrast_params(temperature: float, gamma: float,
@@ -17,6 +20,34 @@ def check_contrast_params(temperature: float, gamma: float,
     if normalizer not in NORMALIZERS:
         raise ValueError(f'normalizer must be one of {NORMALIZERS}, got '
                          f'{normalizer!r}')
+
+
+def positive_keys(targets: torch.Tensor, positives: str = 'argmax',
+                  num_clean: Optional[int] = None) -> torch.Tensor:
+    """The rows whose equality defines positive pairs.
+
+    * ``'exact'``: the targets themselves -- rows are positives iff their
+      (one-hot or soft) targets are identical.
+    * ``'argmax'`` (default): the first ``num_clean`` rows (all rows when
+      ``None``) -- the batch's own samples -- are keyed by the one-hot of
+      their argmax class, the other rows (HardMixup's mixed rows) by their
+      targets. With hard labels this is exactly ``'exact'``; with the soft
+      labels of mmpretrain's Mixup / CutMix batch augments, where hardly two
+      rows have equal targets, a sample's positives are the samples of its
+      dominant class, so the contrastive term does not vanish.
+    """
+    if positives == 'exact':
+        return targets
+    if positives != 'argmax':
+        raise ValueError(f'positives must be one of {POSITIVE_RULES}, got '
+                         f'{positives!r}')
+    n = targets.shape[0] if num_clean is None else int(num_clean)
+    if not 0 <= n <= targets.shape[0]:
+        raise ValueError(f'num_clean={num_clean} must lie in [0, '
+                         f'{targets.shape[0]}]')
+    clean = F.one_hot(targets[:n].argmax(dim=1),
+                      targets.shape[1]).to(targets.dtype)
+    return torch.cat([clean, targets[n:]])
 
 
 def target_groups(targets: torch.Tensor) -> torch.Tensor:
@@ -47,11 +78,13 @@ def focal_supcon_loss(z: torch.Tensor,
                       temperature: float = 0.07,
                       gamma: float = 1.0,
                       normalizer: str = 'official',
-                      gather_distributed: bool = False) -> torch.Tensor:
+                      gather_distributed: bool = False,
+                      positives: str = 'argmax',
+                      num_clean: Optional[int] = None) -> torch.Tensor:
     """Focal supervised contrastive loss ``L_con^f``.
 
-    For rows ``i`` with at least one positive (``j != i`` whose target row is
-    identical to row ``i``'s)::
+    For rows ``i`` with at least one positive (``j != i`` whose key row is
+    identical to row ``i``'s; keys from :func:`positive_keys`)::
 
         p_ij   = exp(z_i.z_j / t) / sum_{k != i} exp(z_i.z_k / t)
         l_i    = -(1 / K_i) * sum_{j in P(i)} (1 - p_ij)^gamma * log p_ij
@@ -77,6 +110,10 @@ def focal_supcon_loss(z: torch.Tensor,
             ranks -- which is what DDP's gradient averaging optimises -- is
             the loss of one process on the concatenated batch. Every rank
             must call it (collective).
+        positives (str): the positive rule, ``'argmax'`` (default) or
+            ``'exact'`` (:func:`positive_keys`).
+        num_clean (int, optional): the first ``num_clean`` rows are the
+            batch's own samples (``'argmax'`` keys them by class).
 
     Returns:
         Tensor: scalar float32 loss; 0 connected to the graph of ``z`` when
@@ -86,15 +123,16 @@ def focal_supcon_loss(z: torch.Tensor,
     check_targets(targets, z.shape[0])
     check_contrast_params(temperature, gamma, normalizer)
 
+    keys = positive_keys(targets.detach(), positives, num_clean)
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
         world_size = get_world_size() if gather_distributed else 1
         if world_size > 1:
             z_all, offset = gather_rows(z)
-            targets_all, _ = gather_rows(targets.detach().float())
+            keys_all, _ = gather_rows(keys.float())
         else:
-            z_all, offset, targets_all = z, 0, targets
-        group = target_groups(targets_all)
+            z_all, offset, keys_all = z, 0, keys
+        group = target_groups(keys_all)
         # anchors: rows with a positive (their group has another member).
         # Mixed rows usually have unique targets, so only the anchors' rows
         # of the similarity matrix are computed: (A, M), not (M, M).

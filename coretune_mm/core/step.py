@@ -27,5 +27,6 @@ def core_tuning_step(
     """
     rows, row_targets = mixup(h, targets)
     logits = classifier(rows)
-    losses = core_loss(logits, projector(rows), row_targets)
+    losses = core_loss(logits, projector(rows), row_targets,
+                       num_clean=h.shape[0])
     return losses, logits
