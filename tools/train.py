@@ -12,7 +12,8 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from coretune_mm.utils import build_run_config  # noqa: E402
+from coretune_mm.utils import (build_run_config,  # noqa: E402
+                               finish_distributed)
 
 
 def parse_args(argv=None):
@@ -69,6 +70,7 @@ def main(argv=None):
     cfg = build_config(args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

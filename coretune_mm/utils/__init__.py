@@ -1,10 +1,11 @@
 from .run_config import (build_model_without_checkpoints, build_run_config,
-                         use_cpu_distributed_defaults)
+                         finish_distributed, use_cpu_distributed_defaults)
 from .safe_load import (allow_mmengine_checkpoints, load_checkpoint_file,
                         mmengine_safe_globals)
 
 __all__ = [
     'allow_mmengine_checkpoints', 'build_model_without_checkpoints',
-    'build_run_config', 'load_checkpoint_file', 'mmengine_safe_globals',
+    'build_run_config', 'finish_distributed', 'load_checkpoint_file',
+    'mmengine_safe_globals',
     'use_cpu_distributed_defaults'
 ]

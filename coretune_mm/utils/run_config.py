@@ -84,3 +84,15 @@ def build_model_without_checkpoints(cfg: Config):
     if cfg.get('data_preprocessor'):
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     return MODELS.build(model_cfg)
+
+
+def finish_distributed() -> None:
+    """End a distributed run cleanly: every rank waits for the others, then
+    the process group is destroyed before the interpreter exits (leaving it
+    to interpreter teardown can abort a gloo rank whose peer has already
+    gone: "terminate called without an active exception"). No-op in a
+    single process."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
