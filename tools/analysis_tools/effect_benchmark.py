@@ -368,7 +368,9 @@ def final_table(results, variants, seeds, schedules):
                 t - ce[s]['curve'][-1]['top1'] for t, s in zip(top1, seeds)
             ]
             diff_cells = (', '.join(f'{d:+.2f}' for d in diffs),
-                          fmt(diffs) if len(diffs) > 1 else f'{diffs[0]:+.2f}')
+                          f'{statistics.mean(diffs):+.2f} ± '
+                          f'{statistics.stdev(diffs):.2f}'
+                          if len(diffs) > 1 else f'{diffs[0]:+.2f}')
         lines.append(
             f'| {name} | {sched["lr"]} | {sched["epochs"]} | {fmt(top1)} | '
             f'{fmt([r["scatter_ratio"] for r in rows], 3)} | '

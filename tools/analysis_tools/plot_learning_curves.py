@@ -89,32 +89,37 @@ def plot(final, select=None, out='curves.png', title=None,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     data = curves(final)
-    ncols = 3 if select else 2
-    fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.2))
+    ncols = 4 if select else 3
+    fig, axes = plt.subplots(1, ncols, figsize=(4.6 * ncols, 4.2))
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
     for i, (label, (ep, top1, lep, loss)) in enumerate(data.items()):
         color = colors[i % len(colors)]
         _band(axes[0], ep, top1, label, color)
+        # zoom: the second half of training, where the methods converge
+        half = [k for k, e in enumerate(ep) if e >= ep[-1] / 2]
+        _band(axes[1], [ep[k] for k in half], top1[:, half], label, color)
         if loss.size:
-            _band(axes[1], lep, loss, label, color)
+            _band(axes[2], lep, loss, label, color)
         print(f'{label}: final {split_name} top-1 '
               f'{top1[:, -1].mean():.2f} (min {top1[:, -1].min():.2f}, max '
               f'{top1[:, -1].max():.2f}, {top1.shape[0]} runs)')
     axes[0].set(xlabel='epoch', ylabel=f'top-1 (%), {split_name}',
                 title=f'{split_name} top-1')
-    axes[1].set(xlabel='epoch', ylabel='training loss (epoch mean)',
+    axes[1].set(xlabel='epoch', ylabel=f'top-1 (%), {split_name}',
+                title='second half (zoom)')
+    axes[2].set(xlabel='epoch', ylabel='training loss (epoch mean)',
                 title='training loss (all terms)')
     if select:
         sel = curves(select)
         for i, (label, (ep, top1, _, _)) in enumerate(sel.items()):
             style = '-' if label.startswith('CE') else '--'
-            axes[2].plot(ep, top1[0], style, lw=1.2, label=label,
+            axes[3].plot(ep, top1[0], style, lw=1.2, label=label,
                          color=colors[i % len(colors)])
-        axes[2].set(xlabel='epoch', ylabel='top-1 (%), held-out train',
+        axes[3].set(xlabel='epoch', ylabel='top-1 (%), held-out train',
                     title='selection grid (held-out training images)')
-        axes[2].legend(fontsize=6, ncol=2)
-    for ax in axes[:2]:
-        ax.legend(fontsize=8)
+        axes[3].legend(fontsize=6, ncol=2)
+    for ax in axes[:3]:
+        ax.legend(fontsize=7)
     for ax in axes:
         ax.grid(alpha=0.3)
     if title:
