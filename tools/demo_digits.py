@@ -20,7 +20,6 @@ downloaded. Stages, all under one work dir:
     python tools/demo_digits.py --work-dir work_dirs/demo_digits
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
@@ -220,7 +219,7 @@ def main(argv=None):
 
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)
-    n_test = len(glob.glob(osp.join(data_root, 'test', '*', '*.png')))
+    n_test = effect.count_images(data_root, 'test')
     init = ('MoCo v2 pretrained on the digits' if backbone_ckpt else
             'random init')
     table = format_table(results, init, args.batch_size, args.seed, n_test,

@@ -135,7 +135,8 @@ def fine_tune_cfg(variant, *, data_root, checkpoint, work_dir, lr, epochs,
     validate on the test split. Cosine schedule over ``epochs``, validation
     every ``val_interval`` epochs and after the last one.
     """
-    sys.path.insert(0, REPO_ROOT)
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
     from mmengine.config import Config
     _, path, edit = VARIANTS[variant]
     cfg = Config.fromfile(osp.join(REPO_ROOT, path))

@@ -11,6 +11,7 @@ vs epoch, one line per method (the mean over its seeds) with the spread
         --run Core work_dirs/demo_digits/core-tuning --out curves.png
 """
 import argparse
+import functools
 import importlib.util
 import json
 import os.path as osp
@@ -21,6 +22,7 @@ import numpy as np
 HERE = osp.dirname(osp.abspath(__file__))
 
 
+@functools.lru_cache(maxsize=None)
 def _effect():
     spec = importlib.util.spec_from_file_location(
         'coretune_effect_benchmark', osp.join(HERE, 'effect_benchmark.py'))
