@@ -43,8 +43,8 @@ def moco_ckpt():
 
 
 def one_hot(labels, num_classes):
-    return torch.nn.functional.one_hot(
-        torch.as_tensor(labels), num_classes).float()
+    return torch.nn.functional.one_hot(torch.as_tensor(labels),
+                                       num_classes).float()
 
 
 def load_tool(relpath):
@@ -56,3 +56,37 @@ def load_tool(relpath):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# segmentation test helpers (test_seg.py, test_decode_heads.py,
+# test_distributed.py)
+NUM_CLASSES = 5
+BN = dict(type='BN', requires_grad=True)
+
+
+def feature_pyramid(batch=2, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(
+            batch, c, size // s, size // s, generator=g, requires_grad=True)
+        for c, s in ((8, 1), (16, 2), (32, 2), (64, 2))
+    ]
+
+
+def seg_samples(labels):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    out = []
+    for lab in labels:
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=lab.unsqueeze(0).long())
+        s.set_metainfo(dict(img_shape=lab.shape, ori_shape=lab.shape))
+        out.append(s)
+    return out
+
+
+def random_labels(batch=2, size=16, seed=1, ignore_frac=0.2):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
+    labels[torch.rand(labels.shape, generator=g) < ignore_frac] = 255
+    return labels

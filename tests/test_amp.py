@@ -2,6 +2,7 @@
 code path --amp takes on GPU with float16); the contrast stays float32."""
 import os.path as osp
 
+import pytest
 import torch
 from conftest import CONFIG_DIR, load_tool
 from mmengine.config import Config
@@ -81,3 +82,67 @@ def test_train_tool_amp_flag_selects_amp_optim_wrapper():
         ]))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+def test_auto_nonfinite_mode_skips_only_under_float16_autocast():
+    from coretune_mm.core.decision import resolve_nonfinite
+    assert resolve_nonfinite('auto', 'cpu') == 'raise'
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert resolve_nonfinite('auto', 'cpu') == 'raise'
+    with torch.autocast('cpu', dtype=torch.float16):
+        assert resolve_nonfinite('auto', 'cpu') == 'skip'
+        assert resolve_nonfinite('raise', 'cpu') == 'raise'
+
+
+@pytest.mark.parametrize('where', ['logit', 'feature'])
+def test_amp_optim_wrapper_skips_a_step_with_an_inf(where, monkeypatch):
+    """A real mmengine AmpOptimWrapper (its loss scaler a torch GradScaler
+    on the CPU) and a real train_step: an inf logit, or an inf in the pooled
+    features (an fp16 overflow upstream), makes the step's losses non-finite
+    (nonfinite='skip') instead of raising; the scaler skips the update and
+    lowers its scale; the next step trains."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp
+    # the wrapper asserts a GPU at construction; its update logic is the
+    # device-agnostic torch GradScaler's, given here for the CPU
+    monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
+    model = build(
+        osp.join(CONFIG_DIR, 'cpu',
+                 'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py'))
+    model.head.core_loss.nonfinite = 'skip'
+    optim = amp.AmpOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        dtype='bfloat16')
+    optim.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.0**8)
+    g = torch.Generator().manual_seed(0)
+    data = dict(
+        inputs=[
+            torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8, generator=g)
+            for _ in range(8)
+        ],
+        data_samples=[DataSample().set_gt_label(i % 4) for i in range(8)])
+
+    def put_inf(module, args, out):
+        if isinstance(out, tuple):  # the neck: (pooled features, )
+            return (put_inf(module, args, out[0]), )
+        out = out.clone()
+        out[0, 0] = float('inf')
+        return out
+
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    module = model.head.fc if where == 'logit' else model.neck
+    handle = module.register_forward_hook(put_inf)
+    log_vars = model.train_step(data, optim)
+    handle.remove()
+    assert not torch.isfinite(log_vars['loss'])
+    assert optim.loss_scaler.get_scale() == 2.0**7  # the scaler backed off
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), f'{n} changed in a skipped step'
+
+    log_vars = model.train_step(data, optim)
+    assert all(torch.isfinite(v) for v in log_vars.values())
+    changed = [
+        n for n, p in model.named_parameters() if not torch.equal(p, before[n])
+    ]
+    assert 'head.fc.weight' in changed and 'head.projector.fc1.weight' in \
+        changed
+    assert all(torch.isfinite(p).all() for p in model.parameters())

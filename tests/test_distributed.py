@@ -13,8 +13,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT, VOC_ROOT,
-                      one_hot, require_shared)
+from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, NUM_CLASSES,
+                      REPO_ROOT, VOC_ROOT, feature_pyramid, one_hot,
+                      random_labels, require_shared, seg_samples)
 
 from coretune_mm import CoreLoss, focal_supcon_loss
 
@@ -166,6 +167,133 @@ def test_gather_is_off_in_a_single_process():
     y = one_hot([0, 0, 1, 1, 2, 2], 3)
     assert focal_supcon_loss(z, y, gather_distributed=True).item() == \
         pytest.approx(focal_supcon_loss(z, y).item())
+
+
+# --------------------------------------------------------------------------
+# Segmentation under DDP: a rank with one class, or with nothing to sample
+
+
+def seg_head():
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    head = MODELS.build(
+        dict(
+            type='CoreContrastiveSegHead',
+            wrapped_type='FCNHead',
+            in_channels=64,
+            in_index=3,
+            channels=16,
+            num_convs=1,
+            num_classes=NUM_CLASSES,
+            norm_cfg=dict(type='BN'),
+            dropout_ratio=0.0,
+            proj_channels=8,
+            max_pixels=48,
+            core_loss=dict(type='CoreLoss', eta=1.0, temperature=0.2)))
+    return head.train()
+
+
+def rank_labels(rank, case):
+    if rank == 0:
+        return random_labels(seed=1)
+    return torch.full((2, 16, 16), 3 if case == 'one-class' else 255)
+
+
+def seg_worker(rank, port, case, out_dir):
+    init(rank, port)
+    import coretune_mm  # noqa: F401
+    head = seg_head()
+    seen = {}
+
+    def capture(module, args, kwargs, out):
+        seen.update(
+            proj=args[1].detach(), targets=args[2], counts=kwargs['counts'])
+
+    head.core_loss.register_forward_hook(capture, with_kwargs=True)
+    feats = feature_pyramid(seed=rank)
+    losses = head.loss(feats, seg_samples(rank_labels(rank, case)), None)
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    torch.save(
+        dict(
+            keys=sorted(losses),
+            loss_con=losses['loss_con'].detach(),
+            grad=feats[-1].grad,
+            **seen), os.path.join(out_dir, f'rank{rank}.pt'))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('case', ['one-class', 'all-ignored'])
+def test_seg_ddp_contrast_is_the_one_process_contrast_of_valid_rows(
+        case, tmp_path):
+    """Rank 1 holds one class (its pixels are valid rows: the other rank's
+    pixels are their negatives) or no valid pixel (a placeholder row that
+    must not enter rank 0's contrast). Mean over ranks of ``loss_con`` ==
+    one process's focal loss on the concatenated valid rows."""
+    run_workers(seg_worker, case, str(tmp_path))
+    outs = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    assert outs[0]['keys'] == outs[1]['keys'] == [
+        'acc_seg', 'loss_ce', 'loss_ce_mix', 'loss_con'
+    ]
+    counts = outs[0]['counts']
+    assert outs[1]['counts'] == counts
+    assert counts[0] == 3 * 48
+    assert counts[1] == (3 * 48 if case == 'one-class' else 0)
+    z = torch.cat([o['proj'][:n] for o, n in zip(outs, counts)])
+    y = torch.cat([o['targets'][:n] for o, n in zip(outs, counts)])
+    ref = focal_supcon_loss(z, y, temperature=0.2, positives='exact')
+    mean = sum(o['loss_con'] for o in outs) / WORLD
+    assert mean.item() == pytest.approx(ref.item(), abs=1e-5)
+    assert ref.item() > 0
+    if case == 'all-ignored':
+        # the placeholder sends no gradient to rank 1's features
+        assert outs[1]['grad'].abs().sum() == 0
+    else:
+        assert outs[1]['grad'].abs().sum() > 0
+
+
+# --------------------------------------------------------------------------
+# Non-finite features on one rank: one collective decision
+
+
+def nonfinite_worker(rank, port, mode, out_dir):
+    init(rank, port)
+    import coretune_mm  # noqa: F401
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    head = MODELS.build(
+        dict(
+            type='CoreContrastiveClsHead',
+            num_classes=4,
+            in_channels=16,
+            core_loss=dict(type='CoreLoss', nonfinite=mode)))
+    h = torch.randn(8, 16, generator=torch.Generator().manual_seed(rank))
+    if rank == 1:
+        h[2, 5] = float('nan')
+    samples = [DataSample().set_gt_label(i % 4) for i in range(8)]
+    try:
+        losses = head.loss((h.requires_grad_(), ), samples)
+        sum(losses.values()).backward()
+        result = dict(losses={k: v.item() for k, v in losses.items()})
+    except ValueError as err:
+        result = dict(error=str(err))
+    torch.save(result, os.path.join(out_dir, f'rank{rank}.pt'))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('mode', ['raise', 'skip'])
+def test_nan_on_one_rank_is_decided_on_every_rank(mode, tmp_path):
+    run_workers(nonfinite_worker, mode, str(tmp_path), timeout=60)
+    outs = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    if mode == 'raise':
+        assert outs[0] == outs[1]  # the same error on both ranks
+        assert 'NaN or inf' in outs[0]['error']
+        assert '(on rank 1 of 2)' in outs[0]['error']
+    else:  # both ranks skip: non-finite losses for the loss scaler
+        for out in outs:
+            assert set(out['losses']) == {'loss_ce_mix', 'loss_con'}
+            assert all(v != v for v in out['losses'].values())
 
 
 # --------------------------------------------------------------------------

@@ -194,3 +194,18 @@ def test_target_groups_are_exact_row_equality():
     same = (targets.unsqueeze(0) == targets.unsqueeze(1)).all(-1)
     assert torch.equal(group.unsqueeze(0) == group.unsqueeze(1), same)
     assert group[0] != group[1]
+
+
+def test_counts_mask_out_the_rows_after_the_valid_ones():
+    """With agreed ``counts`` (the training step's plan) only the first
+    rows take part: a placeholder row changes nothing, and 0 valid rows give
+    a zero connected to the graph."""
+    z = unit_rows(7, 4).requires_grad_()
+    y = one_hot([0, 0, 1, 1, 2, 2, 0], 3)
+    ref = focal_supcon_loss(z[:6], y[:6], gamma=2.0, normalizer='supcon')
+    got = focal_supcon_loss(z, y, gamma=2.0, normalizer='supcon', counts=[6])
+    assert got.item() == pytest.approx(ref.item(), abs=1e-6)
+    none = focal_supcon_loss(z, y, counts=[0])
+    assert none.item() == 0.0
+    none.backward()
+    assert z.grad is not None and z.grad.abs().sum() == 0

@@ -5,7 +5,8 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import CONFIG_DIR, VOC_ROOT, load_tool, require_shared
+from conftest import (BN, CONFIG_DIR, NUM_CLASSES, VOC_ROOT, feature_pyramid,
+                      load_tool, random_labels, require_shared, seg_samples)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -17,8 +18,6 @@ import coretune_mm  # noqa: F401
 from coretune_mm import CoreContrastiveSegHead
 from coretune_mm.core import balanced_quota, sample_pixels
 
-NUM_CLASSES = 5
-BN = dict(type='BN', requires_grad=True)
 HEADS = {
     'DepthwiseSeparableASPPHead':
     dict(
@@ -66,32 +65,6 @@ def head_cfg(wrapped, core=True, **extra):
     return cfg
 
 
-def feature_pyramid(batch=2, size=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [
-        torch.randn(batch, c, size // s, size // s, generator=g,
-                    requires_grad=True)
-        for c, s in ((8, 1), (16, 2), (32, 2), (64, 2))
-    ]
-
-
-def seg_samples(labels):
-    out = []
-    for lab in labels:
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=lab.unsqueeze(0).long())
-        s.set_metainfo(dict(img_shape=lab.shape, ori_shape=lab.shape))
-        out.append(s)
-    return out
-
-
-def random_labels(batch=2, size=16, seed=1, ignore_frac=0.2):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
-    labels[torch.rand(labels.shape, generator=g) < ignore_frac] = 255
-    return labels
-
-
 @pytest.mark.parametrize('wrapped', list(HEADS))
 def test_head_losses_gradients_and_inference(wrapped):
     head = MODELS.build(head_cfg(wrapped))
@@ -122,9 +95,8 @@ def test_head_losses_gradients_and_inference(wrapped):
                                                             None))
 
 
-@pytest.mark.parametrize('labels', ['one-class', 'all-ignored'])
-def test_nothing_to_contrast_gives_connected_zeros(labels):
-    lab = torch.full((2, 16, 16), 255 if labels == 'all-ignored' else 3)
+def test_no_valid_pixel_gives_connected_zeros():
+    lab = torch.full((2, 16, 16), 255)
     head = MODELS.build(head_cfg('FCNHead'))
     feats = feature_pyramid()
     losses = head.loss(feats, seg_samples(lab), None)
@@ -133,6 +105,23 @@ def test_nothing_to_contrast_gives_connected_zeros(labels):
     (losses['loss_ce_mix'] + losses['loss_con']).backward()
     # the projector is still in the graph (zero gradient), as DDP needs
     assert head.projector.fc1.weight.grad is not None
+
+
+def test_one_class_pixels_are_contrasted_not_replaced():
+    """One class only: the pixels stay rows of the contrast (all positives
+    of each other here; under DDP other ranks' pixels are their
+    negatives), not a zeroed placeholder."""
+    lab = torch.full((2, 16, 16), 3)
+    head = MODELS.build(head_cfg('FCNHead'))
+    feats = feature_pyramid()
+    seen = []
+    head.core_loss.register_forward_hook(
+        lambda m, args, kwargs, out: seen.append(kwargs['counts']),
+        with_kwargs=True)
+    losses = head.loss(feats, seg_samples(lab), None)
+    assert seen == [[3 * head.max_pixels]]  # 512 pixels > budget 64
+    assert losses['loss_con'].item() > 0 and losses['loss_ce_mix'].item() > 0
+    assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_bad_labels_and_configs():
@@ -313,3 +302,32 @@ def test_seg_twins_differ_only_in_head_and_backbone_keys_match():
     backbone_cfg.update(norm_cfg=BN, init_cfg=None)
     backbone = MODELS.build(backbone_cfg)
     assert set(backbone.state_dict()) == tv_keys
+
+
+def test_balanced_quota_matches_the_water_filling_loop():
+    """The tensor-only quota (no host read) against the plain loop."""
+
+    def loop(counts, budget):
+        if int(counts.sum()) <= budget:
+            return counts.clone()
+        sizes = counts[counts > 0].sort().values.tolist()
+        remaining, left, share = budget, len(sizes), 0
+        for c in sizes:
+            share = remaining // left
+            if c > share:
+                break
+            remaining -= c
+            left -= 1
+        quota = counts.clamp(max=share)
+        spare = counts > quota
+        leftover = budget - int(quota.sum())
+        return quota + (spare & (torch.cumsum(spare, 0) <= leftover)).long()
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2000):
+        c = int(torch.randint(1, 9, (1, ), generator=g))
+        counts = torch.randint(0, 60, (c, ), generator=g)
+        counts[torch.rand(c, generator=g) < 0.3] = 0
+        budget = int(torch.randint(1, 150, (1, ), generator=g))
+        assert torch.equal(balanced_quota(counts, budget),
+                           loop(counts, budget)), (counts, budget)

@@ -1,4 +1,6 @@
 """Input validation shared by the Core-tuning core: bad input fails loudly."""
+from typing import Optional
+
 import torch
 
 
@@ -20,7 +22,8 @@ def check_features(feats: torch.Tensor, name: str = 'features') -> None:
             'AMP loss scaling or the input data)')
 
 
-def check_targets(targets: torch.Tensor, num_rows: int,
+def check_targets(targets: torch.Tensor,
+                  num_rows: int,
                   name: str = 'targets') -> None:
     """Require (N, C) one-hot or soft targets: finite, >= 0, rows summing
     to 1."""
@@ -45,7 +48,8 @@ def check_targets(targets: torch.Tensor, num_rows: int,
                          f'label); row {bad} sums to {float(sums[bad]):.4f}')
 
 
-def labels_to_targets(labels: torch.Tensor, num_classes: int,
+def labels_to_targets(labels: torch.Tensor,
+                      num_classes: int,
                       dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Class indices (N,) -> one-hot targets (N, C), with range checks."""
     if labels.dim() != 1:
@@ -63,3 +67,56 @@ def labels_to_targets(labels: torch.Tensor, num_classes: int,
     targets = torch.zeros(
         labels.shape[0], num_classes, dtype=dtype, device=labels.device)
     return targets.scatter_(1, labels.long().unsqueeze(1), 1.0)
+
+
+# --------------------------------------------------------------------------
+# Sync-free checks for the training step. Each returns a 0-d int64 tensor of
+# problem bits (0: fine) without reading it on the host; the step reads all
+# of them at once, collectively (:func:`coretune_mm.core.decision.plan_step`).
+
+NONFINITE_FEATURES = 1
+BAD_TARGETS = 2
+BAD_LABELS = 4
+
+
+def feature_problems(feats: torch.Tensor,
+                     valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``NONFINITE_FEATURES`` if a (valid) row of ``feats`` holds NaN/inf."""
+    bad = ~torch.isfinite(feats).flatten(1).all(dim=1)
+    if valid is not None:
+        bad = bad & valid
+    return bad.any().long() * NONFINITE_FEATURES
+
+
+def target_problems(targets: torch.Tensor) -> torch.Tensor:
+    """``BAD_TARGETS`` unless every row is finite, >= 0 and sums to 1."""
+    finite = torch.isfinite(targets).all(dim=1)
+    ok = finite & (targets >= 0).all(dim=1) & (
+        (targets.sum(dim=1) - 1).abs() <= 1e-3)
+    return (~ok).any().long() * BAD_TARGETS
+
+
+def label_problems(labels: torch.Tensor,
+                   num_classes: int,
+                   ignore_index: Optional[int] = None) -> torch.Tensor:
+    """``BAD_LABELS`` if a label (other than ``ignore_index``) lies outside
+    ``[0, num_classes)``."""
+    bad = (labels < 0) | (labels >= num_classes)
+    if ignore_index is not None:
+        bad = bad & (labels != ignore_index)
+    return bad.any().long() * BAD_LABELS
+
+
+def labels_to_targets_unchecked(
+        labels: torch.Tensor,
+        num_classes: int,
+        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """:func:`labels_to_targets` without the host-side range check: an
+    out-of-range label gives an all-zero row (flag it with
+    :func:`label_problems`)."""
+    labels = labels.long()
+    inside = (labels >= 0) & (labels < num_classes)
+    targets = torch.zeros(
+        labels.shape[0], num_classes, dtype=dtype, device=labels.device)
+    targets.scatter_(1, labels.clamp(0, num_classes - 1).unsqueeze(1), 1.0)
+    return targets * inside.unsqueeze(1).to(dtype)

@@ -1,10 +1,11 @@
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-from .losses import (POSITIVE_RULES, check_contrast_params,
-                     focal_supcon_loss, soft_target_cross_entropy)
+from .decision import NONFINITE_MODES
+from .losses import (POSITIVE_RULES, check_contrast_params, focal_supcon_loss,
+                     soft_target_cross_entropy)
 
 
 class CoreLoss(nn.Module):
@@ -36,6 +37,16 @@ class CoreLoss(nn.Module):
             augments, whose soft targets are almost never exactly equal.
             ``'exact'``: exact target equality for every row (with soft
             batch-augment labels nearly no row keeps a positive).
+        nonfinite (str): what a training step does when some rank's
+            features are NaN/inf -- decided on every rank together
+            (:func:`coretune_mm.core.decision.plan_step`), so no rank is left
+            waiting in the feature gather. ``'raise'``: every rank raises the
+            same ``ValueError`` naming the ranks. ``'skip'``: every rank
+            returns non-finite losses, so an AMP loss scaler
+            (``AmpOptimWrapper``) skips the step and lowers its scale --
+            only with a loss scaler, which plain ``OptimWrapper`` lacks.
+            ``'auto'`` (default): ``'skip'`` under float16 autocast,
+            ``'raise'`` otherwise.
     """
 
     def __init__(self,
@@ -46,7 +57,8 @@ class CoreLoss(nn.Module):
                  loss_weight: float = 1.0,
                  gather_distributed: bool = True,
                  ce_weight: float = 1.0,
-                 positives: str = 'argmax'):
+                 positives: str = 'argmax',
+                 nonfinite: str = 'auto'):
         super().__init__()
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
@@ -54,7 +66,11 @@ class CoreLoss(nn.Module):
         if positives not in POSITIVE_RULES:
             raise ValueError(f'positives must be one of {POSITIVE_RULES}, '
                              f'got {positives!r}')
+        if nonfinite not in NONFINITE_MODES:
+            raise ValueError(f'nonfinite must be one of {NONFINITE_MODES}, '
+                             f'got {nonfinite!r}')
         self.positives = positives
+        self.nonfinite = nonfinite
         self.eta = float(eta)
         self.temperature = float(temperature)
         self.gamma = float(gamma)
@@ -67,13 +83,19 @@ class CoreLoss(nn.Module):
         return (f'eta={self.eta}, temperature={self.temperature}, '
                 f'gamma={self.gamma}, normalizer={self.normalizer!r}, '
                 f'gather_distributed={self.gather_distributed}, '
-                f'positives={self.positives!r}')
+                f'positives={self.positives!r}, '
+                f'nonfinite={self.nonfinite!r}')
 
-    def forward(self, logits: torch.Tensor, proj: torch.Tensor,
+    def forward(self,
+                logits: torch.Tensor,
+                proj: torch.Tensor,
                 targets: torch.Tensor,
-                num_clean: Optional[int] = None) -> Dict[str, torch.Tensor]:
+                num_clean: Optional[int] = None,
+                counts: Optional[List[int]] = None) -> Dict[str, torch.Tensor]:
         """``num_clean``: the first rows that are the batch's own samples
-        (``HardMixup``'s clean rows); ``None``: every row."""
+        (``HardMixup``'s clean rows); ``None``: every row. ``counts``: the
+        contrasted rows of every rank as agreed by ``plan_step`` (the
+        training step passes them; see :func:`focal_supcon_loss`)."""
         if not (logits.shape[0] == proj.shape[0] == targets.shape[0]):
             raise ValueError(
                 f'logits ({logits.shape[0]} rows), projected features '
@@ -88,7 +110,8 @@ class CoreLoss(nn.Module):
             normalizer=self.normalizer,
             gather_distributed=self.gather_distributed,
             positives=self.positives,
-            num_clean=num_clean)
+            num_clean=num_clean,
+            counts=counts)
         return dict(
             loss_ce_mix=self.loss_weight * self.ce_weight * loss_ce,
             loss_con=self.loss_weight * self.eta * loss_con)

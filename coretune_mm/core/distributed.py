@@ -1,5 +1,5 @@
 """Gathering rows across DDP ranks for the global-batch contrast."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -45,14 +45,25 @@ class _GatherRows(torch.autograd.Function):
         return grad[start:start + ctx.counts[ctx.rank]], None
 
 
-def gather_rows(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+def gather_rows(
+        x: torch.Tensor,
+        counts: Optional[List[int]] = None) -> Tuple[torch.Tensor, int]:
     """Rows of every rank in rank order, and this rank's offset in them.
 
     A collective: every rank must call it, whatever its number of rows.
     Differentiable when ``x`` requires grad (the backward is a collective
     too, so every rank must backpropagate through it).
+
+    ``counts``: the number of rows of every rank, when already known on the
+    host (e.g. from :func:`coretune_mm.core.decision.plan_step`); this
+    rank's first ``counts[rank]`` rows are sent (0 for a rank with nothing
+    to contribute) and no count exchange (a device sync) is needed.
+    Without it the counts are exchanged first.
     """
-    counts = _row_counts(x)
+    if counts is None:
+        counts = _row_counts(x)
+    else:
+        x = x[:counts[dist.get_rank()]]
     offset = sum(counts[:dist.get_rank()])
     if x.requires_grad:
         return _GatherRows.apply(x, counts), offset

@@ -1,7 +1,8 @@
 """The two loss equations of Core-tuning, in pure PyTorch."""
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from .checks import check_features, check_targets
@@ -22,7 +23,8 @@ def check_contrast_params(temperature: float, gamma: float,
                          f'{normalizer!r}')
 
 
-def positive_keys(targets: torch.Tensor, positives: str = 'argmax',
+def positive_keys(targets: torch.Tensor,
+                  positives: str = 'argmax',
                   num_clean: Optional[int] = None) -> torch.Tensor:
     """The rows whose equality defines positive pairs.
 
@@ -73,6 +75,24 @@ def target_groups(targets: torch.Tensor) -> torch.Tensor:
     return torch.unique(targets, dim=0, return_inverse=True)[1]
 
 
+def row_keys(targets: torch.Tensor) -> torch.Tensor:
+    """(M, 2) float64 keys: two fixed projections of each target row.
+
+    Identical rows get identical keys (an elementwise product summed along
+    each row, the same arithmetic for every row -- not a matmul, whose
+    blocking may round identical rows differently); distinct one-hot or
+    mixed rows get different keys unless both irrational-weight projections
+    coincide at once (about a 2^-50 event per pair). Unlike
+    :func:`target_groups` this needs no device sync.
+    """
+    ar = torch.arange(
+        1, targets.shape[1] + 1, dtype=torch.float64, device=targets.device)
+    t = targets.double()
+    return torch.stack([(t * ar.mul(w).frac_().add_(1.0)).sum(dim=1)
+                        for w in (0.6180339887498949, 0.4142135623730951)],
+                       dim=1)
+
+
 def focal_supcon_loss(z: torch.Tensor,
                       targets: torch.Tensor,
                       temperature: float = 0.07,
@@ -80,7 +100,8 @@ def focal_supcon_loss(z: torch.Tensor,
                       normalizer: str = 'official',
                       gather_distributed: bool = False,
                       positives: str = 'argmax',
-                      num_clean: Optional[int] = None) -> torch.Tensor:
+                      num_clean: Optional[int] = None,
+                      counts: Optional[List[int]] = None) -> torch.Tensor:
     """Focal supervised contrastive loss ``L_con^f``.
 
     For rows ``i`` with at least one positive (``j != i`` whose key row is
@@ -114,70 +135,90 @@ def focal_supcon_loss(z: torch.Tensor,
             ``'exact'`` (:func:`positive_keys`).
         num_clean (int, optional): the first ``num_clean`` rows are the
             batch's own samples (``'argmax'`` keys them by class).
+        counts (list of int, optional): the valid rows of every rank (one
+            entry without DDP), already agreed on by
+            :func:`coretune_mm.core.decision.plan_step`, which has also
+            validated the inputs: only the first ``counts[rank]`` rows of
+            ``z`` take part (the others, e.g. a placeholder row of a rank
+            with nothing to contrast, are masked out of every rank's
+            contrast), and the call reads nothing back from the device.
+            ``None`` (a direct call): the inputs are validated here.
 
     Returns:
         Tensor: scalar float32 loss; 0 connected to the graph of ``z`` when
         no row has a positive. Always computed in float32 (also under AMP).
     """
-    check_features(z, 'projected features z')
-    check_targets(targets, z.shape[0])
     check_contrast_params(temperature, gamma, normalizer)
-
+    world_size = get_world_size() if gather_distributed else 1
+    if counts is None:
+        check_features(z, 'projected features z')
+        check_targets(targets, z.shape[0])
+        local_rows = z.shape[0]
+    else:
+        if len(counts) != world_size:
+            raise ValueError(f'counts has {len(counts)} entries for '
+                             f'{world_size} rank(s)')
+        local_rows = counts[dist.get_rank() if world_size > 1 else 0]
     keys = positive_keys(targets.detach(), positives, num_clean)
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
-        world_size = get_world_size() if gather_distributed else 1
+        connected = z.sum() * 0.0  # keeps every rank's graph alike
         if world_size > 1:
-            z_all, offset = gather_rows(z)
-            keys_all, _ = gather_rows(keys.float())
+            if counts is not None and sum(counts) == 0:  # same on all ranks
+                return connected
+            z_all, offset = gather_rows(z, counts)
+            keys_all, _ = gather_rows(keys.float(), counts)
         else:
-            z_all, offset, keys_all = z, 0, keys
-        group = target_groups(keys_all)
-        # anchors: rows with a positive (their group has another member).
-        # Mixed rows usually have unique targets, so only the anchors' rows
-        # of the similarity matrix are computed: (A, M), not (M, M).
-        is_anchor = torch.bincount(group)[group] > 1
-        num_anchors_all = int(is_anchor.sum())
-        if num_anchors_all == 0:  # the same branch on every rank
-            return z.sum() * 0.0
-        anchors = is_anchor[offset:offset + z.shape[0]].nonzero(
-            as_tuple=True)[0] + offset
-        per_anchor = _focal_supcon_terms(z_all, group, anchors, temperature,
-                                         gamma, normalizer)
+            z_all, offset, keys_all = z[:local_rows], 0, keys[:local_rows]
+        terms, is_anchor = _focal_supcon_terms(z_all, keys_all, offset,
+                                               local_rows, temperature, gamma,
+                                               normalizer)
+        num_anchors = is_anchor.sum()
         if world_size > 1:
-            return per_anchor.sum() * (world_size / num_anchors_all)
-        return per_anchor.mean()
+            num_anchors = num_anchors.float()
+            dist.all_reduce(num_anchors)  # anchors of every rank, no sync
+        # 0 anchors (anywhere) -> 0, connected to the graph
+        scale = world_size / num_anchors.clamp_min(1)
+        return (terms * is_anchor).sum() * scale + connected + \
+            z_all.sum() * 0.0
 
 
-def _focal_supcon_terms(z: torch.Tensor, group: torch.Tensor,
-                        anchors: torch.Tensor, temperature: float,
-                        gamma: float, normalizer: str) -> torch.Tensor:
-    """``l_i`` for the given anchor rows of normalised ``z`` (M, d)."""
-    num_anchors = anchors.numel()
-    rows = torch.arange(num_anchors, device=z.device)
-    logits = z[anchors] @ z.t() / temperature  # (A, M)
-    lse = torch.logsumexp(
-        logits.index_put((rows, anchors), logits.new_tensor(float('-inf'))),
-        dim=1)  # log sum_{k != i} exp(z_i.z_k / t)
-    # the positive pairs (i, j), j != i, as flat index lists: the focal
-    # weights are computed on these entries only, not on (A, M)
-    pos = group[anchors].unsqueeze(1) == group.unsqueeze(0)
-    pos[rows, anchors] = False
-    pi, pj = pos.nonzero(as_tuple=True)
-    log_prob = logits[pi, pj] - lse[pi]
+def _focal_supcon_terms(z: torch.Tensor, keys: torch.Tensor, offset: int,
+                        num_rows: int, temperature: float, gamma: float,
+                        normalizer: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``l_i`` of the rows ``offset .. offset + num_rows`` of the normalised
+    ``z`` (M, d), and whether each has a positive (is an anchor).
+
+    Dense over those rows, so no shape depends on the data and nothing is
+    read back from the device.
+    """
+    anchors = torch.arange(offset, offset + num_rows, device=z.device)
+    logits = z[offset:offset + num_rows] @ z.t() / temperature  # (A, M)
+    is_self = anchors.unsqueeze(1) == torch.arange(
+        z.shape[0], device=z.device).unsqueeze(0)
+    # log sum_{k != i} exp(z_i.z_k / t)
+    lse = torch.logsumexp(logits.masked_fill(is_self, float('-inf')), dim=1)
+    k = row_keys(keys)
+    mine = k[offset:offset + num_rows]
+    pos = ((mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])) & ~is_self
+    log_prob = logits - lse.unsqueeze(1)
     if gamma == 0:
         terms = log_prob
     else:
         # 1 - p_ij as -expm1(log p) for accuracy; the clamp keeps the
-        # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1.
+        # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1 (and
+        # the unused diagonal entries finite).
         weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
         if gamma != 1:
             weight = weight.pow(gamma)
         terms = weight * log_prob
-    per_anchor = log_prob.new_zeros(num_anchors).index_add(0, pi, terms)
+    per_anchor = torch.where(pos, terms, terms.new_zeros(())).sum(dim=1)
+    num_pos = pos.sum(dim=1)
     if normalizer == 'official':
-        return -per_anchor / z.shape[0]
-    return -per_anchor / torch.bincount(pi, minlength=num_anchors).to(z.dtype)
+        per_anchor = -per_anchor / z.shape[0]
+    else:
+        per_anchor = -per_anchor / num_pos.clamp_min(1).to(z.dtype)
+    return per_anchor, num_pos > 0
 
 
 def soft_target_cross_entropy(logits: torch.Tensor,
@@ -185,9 +226,8 @@ def soft_target_cross_entropy(logits: torch.Tensor,
     """Mixed-label cross-entropy ``L_ce^m = mean_i -sum_c y_ic log
     softmax(s_i)_c`` (float32)."""
     if logits.dim() != 2 or logits.shape != targets.shape:
-        raise ValueError(
-            f'logits {tuple(logits.shape)} and targets '
-            f'{tuple(targets.shape)} must both have shape (M, C)')
+        raise ValueError(f'logits {tuple(logits.shape)} and targets '
+                         f'{tuple(targets.shape)} must both have shape (M, C)')
     with torch.autocast(device_type=logits.device.type, enabled=False):
         log_p = F.log_softmax(logits.float(), dim=1)
         return -(targets.float() * log_p).sum(dim=1).mean()

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from .checks import check_features, check_targets
 from .generators import LazyGenerator
 
-
 HARD_POSITIVE_MODES = ('least_similar', 'anchor')
 NEG_LAMBDA_MODES = ('clamp', 'rescale')
 
@@ -45,7 +44,9 @@ def _sample_beta(alpha: float, n: int, like: torch.Tensor,
 
     def draw(device):
         conc = torch.full((n, ), float(alpha), device=device)
-        return torch.distributions.Beta(conc, conc).sample()
+        # validate_args=False: the checks would read the device back
+        return torch.distributions.Beta(
+            conc, conc, validate_args=False).sample()
 
     if generator is None:
         lam = draw(like.device)
@@ -59,7 +60,8 @@ def _sample_beta(alpha: float, n: int, like: torch.Tensor,
     return lam.to(device=like.device, dtype=torch.float32)
 
 
-def hard_negative_lambda(draws: torch.Tensor, lambda_min: float,
+def hard_negative_lambda(draws: torch.Tensor,
+                         lambda_min: float,
                          mode: str = 'clamp') -> torch.Tensor:
     """Weight ``l`` of the partner in a hard negative, from Beta draws.
 
@@ -81,8 +83,7 @@ def hard_negative_lambda(draws: torch.Tensor, lambda_min: float,
         return draws.clamp_min(lambda_min)
     if mode == 'rescale':
         return lambda_min + (1.0 - lambda_min) * draws
-    raise ValueError(
-        f'neg_lambda={mode!r} is not one of {NEG_LAMBDA_MODES}')
+    raise ValueError(f'neg_lambda={mode!r} is not one of {NEG_LAMBDA_MODES}')
 
 
 @torch.no_grad()
@@ -132,8 +133,8 @@ def mine_hard_pairs(h: torch.Tensor,
     if random_negative_partner:
         allowed = not_self
     else:
-        allowed = torch.where(negative.any(dim=1, keepdim=True), negative,
-                              not_self)
+        allowed = torch.where(
+            negative.any(dim=1, keepdim=True), negative, not_self)
     allowed = allowed | (eye & ~allowed.any(dim=1, keepdim=True))
     scores = torch.rand(n, n, device=device, generator=generator)
     neg_partner = scores.masked_fill(~allowed, -1.0).argmax(dim=1)
@@ -247,9 +248,13 @@ class HardMixup(nn.Module):
                 f'hard_positive={self.hard_positive!r}, '
                 f'neg_lambda={self.neg_lambda!r}')
 
-    def mine(self, h: torch.Tensor, targets: torch.Tensor) -> HardPairs:
-        check_features(h)
-        check_targets(targets, h.shape[0])
+    def mine(self,
+             h: torch.Tensor,
+             targets: torch.Tensor,
+             validate: bool = True) -> HardPairs:
+        if validate:
+            check_features(h)
+            check_targets(targets, h.shape[0])
         return mine_hard_pairs(
             h,
             targets,
@@ -260,18 +265,23 @@ class HardMixup(nn.Module):
             hard_positive=self.hard_positive,
             neg_lambda=self.neg_lambda)
 
-    def forward(self, h: torch.Tensor,
-                targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        if not self.enabled:
+    def forward(self,
+                h: torch.Tensor,
+                targets: torch.Tensor,
+                validate: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``validate=False``: skip the input checks (each reads the device
+        back); the training step has already checked the inputs with one
+        collective read (:func:`coretune_mm.core.decision.plan_step`)."""
+        if validate:
             check_features(h)
             check_targets(targets, h.shape[0])
+        if not self.enabled:
             return h, targets
-        pairs = self.mine(h, targets)
+        pairs = self.mine(h, targets, validate=False)
         z_neg, y_neg = mix_hard_negatives(h, targets, pairs.neg_partner,
                                           pairs.neg_lambda)
         z_pos, y_pos = mix_hard_positives(h, targets, pairs.pos_index,
-                                          pairs.pos_negative,
-                                          pairs.pos_lambda)
+                                          pairs.pos_negative, pairs.pos_lambda)
         clean = h.detach() if self.official else h
-        return torch.cat([clean, z_neg, z_pos]), torch.cat(
-            [targets, y_neg, y_pos])
+        return torch.cat([clean, z_neg,
+                          z_pos]), torch.cat([targets, y_neg, y_pos])

@@ -1,15 +1,31 @@
 """One Core-tuning training step on a batch of features, shared by the
 classification and the segmentation heads."""
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
+from .checks import feature_problems, target_problems
+from .decision import DEFAULT_MESSAGES, StepPlan, plan_step
+
 
 def core_tuning_step(
-    h: torch.Tensor, targets: torch.Tensor, mixup: Callable,
-    classifier: Callable, projector: Callable, core_loss: Callable
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    mixup: Callable,
+    classifier: Callable,
+    projector: Callable,
+    core_loss: Callable,
+    plan: Optional[StepPlan] = None,
+    problems: Optional[torch.Tensor] = None,
+    messages: Dict[int, str] = DEFAULT_MESSAGES,
 ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """Hard pair mining -> smooth classifier -> projector -> ``CoreLoss``.
+
+    The step reads the device back once (:func:`plan_step`: row counts and
+    input problems of every rank, exchanged in one collective), so every
+    rank takes the same path -- all raise the same error, or all skip a
+    non-finite step (``core_loss.nonfinite``), or all contrast -- and the
+    rest runs without host synchronisation.
 
     Args:
         h: (N, D) features (pooled image features, or sampled pixels).
@@ -19,14 +35,37 @@ def core_tuning_step(
         classifier: the linear classifier applied to the rows.
         projector: the projection head (L2-normalised output).
         core_loss: a :class:`CoreLoss`.
+        plan: the step's plan when the caller has already made it (the
+            segmentation head does, since its pixel count is only known on
+            the device); ``plan.counts[rank]`` may be 0 for a placeholder
+            row that must not enter any rank's contrast.
+        problems: extra problem bits (e.g. bad labels) for the plan made
+            here; ``messages``: their error texts.
 
     Returns:
         ``(losses, logits)``: ``dict(loss_ce_mix, loss_con)`` and the
         classifier's logits of the ``3N`` rows (the first ``N`` are the
         clean rows, e.g. for a training accuracy).
     """
-    rows, row_targets = mixup(h, targets)
+    if plan is None:
+        bits = feature_problems(h) | target_problems(targets)
+        if problems is not None:
+            bits = bits | problems
+        plan = plan_step(h.shape[0], bits,
+                         getattr(core_loss, 'nonfinite', 'auto'), messages)
+    rows, row_targets = mixup(h, targets, validate=False)
     logits = classifier(rows)
-    losses = core_loss(logits, projector(rows), row_targets,
-                       num_clean=h.shape[0])
+    proj = projector(rows)
+    if plan.skip:
+        # every rank: non-finite losses for the loss scaler to skip the step
+        nan = float('nan')
+        return dict(
+            loss_ce_mix=logits.float().sum() * nan,
+            loss_con=proj.float().sum() * nan), logits
+    factor = rows.shape[0] // h.shape[0]
+    counts = [c * factor for c in plan.counts]
+    if not getattr(core_loss, 'gather_distributed', True):
+        counts = [counts[plan.rank]]
+    losses = core_loss(
+        logits, proj, row_targets, num_clean=h.shape[0], counts=counts)
     return losses, logits

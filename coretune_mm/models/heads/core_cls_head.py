@@ -9,6 +9,9 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from ...core import ProjectionHead, core_tuning_step, labels_to_targets
+from ...core.checks import (BAD_LABELS, label_problems,
+                            labels_to_targets_unchecked)
+from ...core.decision import DEFAULT_MESSAGES
 
 
 @MODELS.register_module()
@@ -64,12 +67,16 @@ class CoreContrastiveClsHead(ClsHead):
             warnings.warn(
                 'CoreContrastiveClsHead(loss=...) is deprecated: name the '
                 'CoreLoss config core_loss=..., as in CoreContrastiveSegHead',
-                DeprecationWarning, stacklevel=2)
+                DeprecationWarning,
+                stacklevel=2)
             core_loss = loss
         if core_loss is None:
             core_loss = dict(type='CoreLoss')
         super().__init__(
-            loss=core_loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg,
+            loss=core_loss,
+            topk=topk,
+            cal_acc=cal_acc,
+            init_cfg=init_cfg,
             **kwargs)
         if num_classes <= 0:
             raise ValueError(f'num_classes={num_classes} must be positive')
@@ -101,38 +108,62 @@ class CoreContrastiveClsHead(ClsHead):
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         return self.fc(self.pre_logits(feats))
 
-    def get_targets(self, data_samples: List[DataSample],
-                    device: torch.device) -> torch.Tensor:
+    def get_targets(self,
+                    data_samples: List[DataSample],
+                    device: torch.device,
+                    return_problems: bool = False):
         """(N, C) soft targets: ``gt_score`` (set by mmpretrain's Mixup /
-        CutMix batch augments) when present, else one-hot ``gt_label``."""
+        CutMix batch augments) when present, else one-hot ``gt_label``.
+
+        ``return_problems=True``: also the labels' problem bits (``None``
+        for ``gt_score``), which the training step checks with its one
+        device read; without it an out-of-range label raises here."""
         if 'gt_score' in data_samples[0]:
             targets = torch.stack([s.gt_score for s in data_samples]).float()
             if targets.shape[1] != self.num_classes:
                 raise ValueError(
                     f'gt_score has {targets.shape[1]} classes but the head '
                     f'has num_classes={self.num_classes}')
-            return targets.to(device)
+            return (targets.to(device), None) if return_problems else \
+                targets.to(device)
         labels = torch.cat([s.gt_label for s in data_samples]).to(device)
         if labels.numel() != len(data_samples):
             raise ValueError(
                 'CoreContrastiveClsHead expects one gt_label per sample '
                 '(single-label classification)')
-        return labels_to_targets(labels, self.num_classes)
+        if not return_problems:
+            return labels_to_targets(labels, self.num_classes)
+        return (labels_to_targets_unchecked(labels, self.num_classes),
+                label_problems(labels, self.num_classes))
 
-    def loss(self, feats: Tuple[torch.Tensor],
-             data_samples: List[DataSample], **kwargs) -> dict:
+    def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> dict:
         h = self.pre_logits(feats)
-        targets = self.get_targets(data_samples, h.device)
-        losses, logits = core_tuning_step(h, targets, self.mixup, self.fc,
-                                          self.projector, self.core_loss)
+        targets, problems = self.get_targets(
+            data_samples, h.device, return_problems=True)
+        messages = {
+            **DEFAULT_MESSAGES, BAD_LABELS:
+            f'label values must lie in [0, {self.num_classes - 1}] for '
+            f'num_classes={self.num_classes}'
+        }
+        losses, logits = core_tuning_step(
+            h,
+            targets,
+            self.mixup,
+            self.fc,
+            self.projector,
+            self.core_loss,
+            problems=problems,
+            messages=messages)
         if self.cal_acc:
             clean = logits[:h.shape[0]].detach()
             # thrs=(None,): no score threshold (mmpretrain's default of 0
             # would count every sample whose top *logit* is negative as
             # wrong); one threshold -> acc[k] is a one-element list
-            acc = Accuracy.calculate(clean, targets.argmax(dim=1),
-                                     topk=self.topk, thrs=(None, ))
-            losses.update(
-                {f'accuracy_top-{k}': a[0]
-                 for k, a in zip(self.topk, acc)})
+            acc = Accuracy.calculate(
+                clean, targets.argmax(dim=1), topk=self.topk, thrs=(None, ))
+            losses.update({
+                f'accuracy_top-{k}': a[0]
+                for k, a in zip(self.topk, acc)
+            })
         return losses

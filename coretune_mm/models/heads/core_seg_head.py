@@ -1,14 +1,20 @@
+import inspect
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmseg.models.decode_heads.cascade_decode_head import \
+    BaseCascadeDecodeHead
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ...core import ProjectionHead, core_tuning_step, labels_to_targets
+from ...core import ProjectionHead, core_tuning_step
+from ...core.checks import (BAD_LABELS, feature_problems,
+                            labels_to_targets_unchecked)
+from ...core.decision import DEFAULT_MESSAGES, plan_step
 from ...core.generators import LazyGenerator
-from ...core.sampling import sample_pixels
+from ...core.sampling import sample_pixel_order
 
 _SUBCLASSES: Dict[type, type] = {}
 
@@ -28,6 +34,52 @@ def _core_subclass(base: type) -> type:
         globals()[name] = sub
         _SUBCLASSES[base] = sub
     return _SUBCLASSES[base]
+
+
+# Heads that fit the decode-head interface but not Core-tuning, and why.
+UNSUPPORTED_HEADS = {
+    'SegmenterMaskTransformerHead':
+    'it classifies pixels by their similarity to learned class embeddings, '
+    'not with conv_seg, so there is no linear classifier for the mixed '
+    'pixel features',
+    'IterativeDecodeHead':
+    'K-Net classifies with kernels refined over several stages (its forward '
+    'returns one map per stage), not with its own conv_seg',
+    'VPDDepthHead':
+    'it is a depth-estimation (regression) head; Core-tuning needs a softmax '
+    'classifier with one output per class',
+}
+
+
+def unsupported_reason(base) -> Optional[str]:
+    """Why ``CoreContrastiveSegHead`` cannot serve the decode head class
+    ``base`` (``None``: it can), decided when the model is built."""
+    if not (isinstance(base, type) and issubclass(base, BaseDecodeHead)):
+        return ('it is not a subclass of mmseg BaseDecodeHead (the wrapper '
+                'needs the forward -> cls_seg -> loss_by_feat interface)')
+    if issubclass(base, CoreContrastiveSegHead):
+        return 'it is already a Core-tuning head'
+    if issubclass(base, BaseCascadeDecodeHead):
+        return ('it is a cascade head: its forward needs the previous decode '
+                "head's output (prev_output), which a single decode head's "
+                'loss does not receive; wrap the first head of the cascade '
+                'instead')
+    if base.loss is not BaseDecodeHead.loss:
+        return ('it overrides loss() with its own training step, which the '
+                'Core-tuning wrapper would bypass')
+    params = inspect.signature(base.forward).parameters
+    extra = [
+        n for n in list(params)[2:]
+        if params[n].default is inspect.Parameter.empty
+        and params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    if extra:
+        return (f'its forward needs {extra} besides the features, which the '
+                'decode-head loss does not pass')
+    for cls in base.__mro__:
+        if cls.__name__ in UNSUPPORTED_HEADS:
+            return UNSUPPORTED_HEADS[cls.__name__]
+    return None
 
 
 @MODELS.register_module()
@@ -51,9 +103,9 @@ class CoreContrastiveSegHead(BaseDecodeHead):
        classifier of the mixed features.
 
     Loss keys are always ``loss_ce``, ``loss_ce_mix``, ``loss_con`` (plus
-    ``acc_seg``); a batch with fewer than two classes among its valid pixels
-    gives zeros connected to the graph (every parameter still receives a
-    gradient, so DDP ranks stay in step).
+    ``acc_seg``); a batch with no valid pixel gives zeros connected to the
+    graph (every parameter still receives a gradient, so DDP ranks stay in
+    step) and adds nothing to the other ranks' contrast.
 
     The feature hook: :meth:`forward_with_features` returns the logits and
     the feature map passed to ``cls_seg``. The default captures the single
@@ -89,11 +141,11 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         if base is None:
             raise KeyError(f'wrapped_type={wrapped_type!r} is not a '
                            'registered mmseg decode head')
-        if not (isinstance(base, type) and issubclass(base, BaseDecodeHead)):
-            raise TypeError(f'wrapped_type={wrapped_type!r} must be a '
-                            'subclass of mmseg BaseDecodeHead')
-        if issubclass(base, CoreContrastiveSegHead):
-            raise TypeError('CoreContrastiveSegHead cannot wrap itself')
+        reason = unsupported_reason(base)
+        if reason is not None:
+            name = getattr(base, '__name__', wrapped_type)
+            raise TypeError(
+                f'CoreContrastiveSegHead cannot wrap {name}: {reason}')
         return super().__new__(_core_subclass(base))
 
     def __init__(self,
@@ -126,8 +178,8 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             MODELS.build(core_loss)
 
     def forward_with_features(
-            self, inputs: Tuple[torch.Tensor]
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+            self,
+            inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """The hook: ``(seg_logits, feature map fed to cls_seg)``."""
         captured: List[torch.Tensor] = []
         cls_seg = self.cls_seg
@@ -157,23 +209,40 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         losses.update(core_losses)
         return losses
 
-    def sample_features(self, feats: torch.Tensor, batch_data_samples
-                        ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Sampled pixel features (S, C) and their labels (S,).
-
-        Gathers the S pixels straight from the (B, C, H, W) map, without a
-        channels-last copy of the whole map.
-        """
-        seg_label = self._stack_batch_gt(batch_data_samples)  # (B, 1, H, W)
+    def _sample_order(
+        self, feats: torch.Tensor, batch_data_samples
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labels at feature resolution (flat), the sampling order, the
+        number of sampled pixels (0-d tensor) and the label problem bits;
+        nothing is read back from the device."""
+        # the semantic labels (B, 1, H, W) -- BaseDecodeHead's stacking, as
+        # some heads (PIDHead) override it to also return boundary maps
+        seg_label = BaseDecodeHead._stack_batch_gt(self, batch_data_samples)
         seg_label = F.interpolate(
             seg_label.float(), size=feats.shape[2:],
             mode='nearest').long().flatten()
-        index = sample_pixels(
+        bad = (seg_label != self.ignore_index) & (
+            (seg_label < 0) | (seg_label >= self.num_classes))
+        order, num = sample_pixel_order(
             seg_label,
             self.num_classes,
             self.max_pixels,
             ignore_index=self.ignore_index,
             generator=self._sample_generator.get(seg_label.device))
+        return seg_label, order, num, bad.any().long() * BAD_LABELS
+
+    def sample_features(
+            self, feats: torch.Tensor,
+            batch_data_samples) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Sampled pixel features (S, C) and their labels (S,).
+
+        Gathers the S pixels straight from the (B, C, H, W) map, without a
+        channels-last copy of the whole map. (Reads the pixel count back;
+        the training step folds that read into its one collective read.)
+        """
+        seg_label, order, num, _ = self._sample_order(feats,
+                                                      batch_data_samples)
+        index = order[:int(num)]
         return self._gather_pixels(feats, index), seg_label[index]
 
     @staticmethod
@@ -185,19 +254,49 @@ class CoreContrastiveSegHead(BaseDecodeHead):
 
     def core_loss_by_feat(self, feats: torch.Tensor,
                           batch_data_samples) -> dict:
-        pixels, labels = self.sample_features(feats, batch_data_samples)
-        weight = 1.0
-        if labels.unique().numel() < 2:
-            # nothing to contrast: run the same graph on one pixel, scaled
-            # to zero, so every rank returns the same keys and gradients
-            labels = torch.zeros(1, dtype=torch.long, device=feats.device)
-            pixels = self._gather_pixels(feats, labels)
-            weight = 0.0
-        targets = labels_to_targets(labels, self.num_classes)
-        losses, _ = core_tuning_step(pixels, targets, self.mixup,
-                                     self._classify_pixels, self.projector,
-                                     self.core_loss)
-        return {k: v * weight for k, v in losses.items()}
+        """The Core-tuning terms on sampled pixels, with one device read.
+
+        The candidate pixels (the first ``min(P, max_pixels)`` of the
+        sampling order) are gathered before the read, their problems and
+        the sampled count are read with :func:`plan_step` (collectively
+        under DDP), and the first ``count`` candidates are used. A rank
+        with no sampled pixel (all ignored) runs the same graph on one
+        placeholder pixel that is kept out of every rank's contrast
+        (``counts[rank] = 0``) and scaled to zero, so every rank returns
+        the same keys and reaches every collective. A rank whose pixels are
+        of one class contributes them (under DDP the other ranks' pixels
+        are their negatives).
+        """
+        seg_label, order, num, problems = self._sample_order(
+            feats, batch_data_samples)
+        candidates = order[:min(order.numel(), self.max_pixels)]
+        pixels = self._gather_pixels(feats, candidates)
+        problems = problems | feature_problems(pixels)
+        messages = {
+            **DEFAULT_MESSAGES, BAD_LABELS:
+            'segmentation labels must lie in '
+            f'[0, {self.num_classes - 1}] or be '
+            f'ignore_index={self.ignore_index}'
+        }
+        plan = plan_step(num, problems,
+                         getattr(self.core_loss, 'nonfinite', 'auto'),
+                         messages)
+        count = plan.counts[plan.rank]
+        labels = seg_label[candidates[:max(count, 1)]]
+        if count == 0:
+            labels = torch.zeros_like(labels)  # the placeholder's label
+        targets = labels_to_targets_unchecked(labels, self.num_classes)
+        losses, _ = core_tuning_step(
+            pixels[:max(count, 1)],
+            targets,
+            self.mixup,
+            self._classify_pixels,
+            self.projector,
+            self.core_loss,
+            plan=plan)
+        if count == 0:
+            losses = {k: v * 0.0 for k, v in losses.items()}
+        return losses
 
     def _classify_pixels(self, rows: torch.Tensor) -> torch.Tensor:
         """``conv_seg`` (a 1x1 conv) applied to (S, C) pixel rows."""

@@ -1,0 +1,115 @@
+"""The one host read of a Core-tuning training step, decided collectively.
+
+Everything the step must know on the host -- how many rows each rank
+contributes to the global contrast, and whether any rank's input is bad --
+is packed in one small tensor, exchanged with one ``all_gather`` under DDP
+and read with one ``tolist()``: one device synchronisation per step, and the
+same answer on every rank. A rank never raises alone before a collective
+(which would leave the others waiting in it): either every rank raises the
+same error, or every rank skips the step together.
+"""
+from typing import Dict, List, NamedTuple, Union
+
+import torch
+import torch.distributed as dist
+
+from .checks import BAD_LABELS, BAD_TARGETS, NONFINITE_FEATURES
+from .distributed import get_world_size
+
+NONFINITE_MODES = ('auto', 'raise', 'skip')
+
+DEFAULT_MESSAGES = {
+    NONFINITE_FEATURES:
+    'features contain NaN or inf values: Core-tuning cannot mine pairs or '
+    'contrast non-finite features (check the learning rate, AMP loss '
+    'scaling or the input data; under fp16 mixed precision, '
+    "CoreLoss(nonfinite='skip') lets the loss scaler skip such steps)",
+    BAD_TARGETS:
+    'targets must be finite and non-negative, and each row must sum to 1 '
+    '(one-hot or soft labels)',
+    BAD_LABELS:
+    'labels lie outside [0, num_classes)',
+}
+
+
+class StepPlan(NamedTuple):
+    """What every rank agreed on.
+
+    Attributes:
+        counts: rows (samples or pixels) of each rank, in rank order.
+        rank: this process's rank (0 without DDP).
+        skip: non-finite features somewhere and ``nonfinite`` resolved to
+            ``'skip'``: every rank returns non-finite losses, for the AMP
+            loss scaler to skip the step.
+    """
+    counts: List[int]
+    rank: int
+    skip: bool
+
+
+def resolve_nonfinite(mode: str, device_type: str) -> str:
+    """``'auto'`` -> ``'skip'`` under float16 autocast (where an overflow
+    is the loss scaler's business), ``'raise'`` otherwise."""
+    if mode not in NONFINITE_MODES:
+        raise ValueError(f'nonfinite must be one of {NONFINITE_MODES}, got '
+                         f'{mode!r}')
+    if mode != 'auto':
+        return mode
+    fp16 = (
+        torch.is_autocast_enabled(device_type)
+        and torch.get_autocast_dtype(device_type) == torch.float16)
+    return 'skip' if fp16 else 'raise'
+
+
+def plan_step(num_rows: Union[int, torch.Tensor],
+              problems: torch.Tensor,
+              nonfinite: str = 'auto',
+              messages: Dict[int, str] = DEFAULT_MESSAGES,
+              gather: bool = True) -> StepPlan:
+    """Exchange ``(num_rows, problems)`` between ranks and decide.
+
+    A collective when ``gather`` and a process group with more than one
+    rank is initialised: every rank must call it, once per step.
+
+    Args:
+        num_rows: this rank's rows (a Python int or a 0-d tensor).
+        problems: 0-d int64 tensor of problem bits (``checks.*``).
+        nonfinite: ``'raise'``, ``'skip'`` or ``'auto'``
+            (:func:`resolve_nonfinite`).
+        messages: the error text of each problem bit.
+        gather: exchange with the other ranks (the contrast is global).
+
+    Raises:
+        ValueError: on every rank, with the same message, when any rank has
+            a problem other than non-finite features in ``'skip'`` mode.
+    """
+    mode = resolve_nonfinite(nonfinite, problems.device.type)
+    local = torch.stack([
+        torch.as_tensor(num_rows, device=problems.device).long().reshape(()),
+        problems.long().reshape(())
+    ])
+    world = get_world_size() if gather else 1
+    if world > 1:
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local)
+        table = torch.stack(parts).tolist()  # the step's one host read
+        rank = dist.get_rank()
+    else:
+        table = [local.tolist()]  # the step's one host read
+        rank = 0
+    counts = [int(n) for n, _ in table]
+    skip = False
+    errors = []
+    for bit in sorted(messages):
+        ranks = [r for r, (_, p) in enumerate(table) if p & bit]
+        if not ranks:
+            continue
+        if bit == NONFINITE_FEATURES and mode == 'skip':
+            skip = True
+            continue
+        where = f' (on rank {", ".join(map(str, ranks))} of {world})' \
+            if world > 1 else ''
+        errors.append(messages[bit] + where)
+    if errors:
+        raise ValueError('; '.join(errors))
+    return StepPlan(counts, rank, skip)
