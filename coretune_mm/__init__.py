@@ -1,25 +1,29 @@
 """coretune-mm: Core-tuning for mmpretrain and mmsegmentation.
 
 ``import coretune_mm`` (or ``custom_imports=dict(imports=['coretune_mm'])``)
-registers every component in the OpenMMLab registries and allow-lists the
-mmengine checkpoint types for torch's weights-only loading.
+registers every component in the OpenMMLab registries, the
+``coretune_mm::`` config scope (``_base_ = ['coretune_mm::coretune/...']``)
+and allow-lists the mmengine checkpoint types for torch's weights-only
+loading.
 """
 from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
                    soft_target_cross_entropy)
 from .engine import ContrastiveInitHook, IterationSeedHook, PooledFeatureHook
 from .evaluation import FeatureScatter
 from .models import CoreContrastiveClsHead, CoreContrastiveSegHead
-from .utils import allow_mmengine_checkpoints
+from .utils import allow_mmengine_checkpoints, register_config_scope
 from .version import __version__
 
 # mmengine checkpoints (load_from, --resume, mmpretrain's self-supervised
 # ones) load weights-only: their message-hub types are allow-listed, nothing
 # else (coretune_mm.utils.safe_load)
 allow_mmengine_checkpoints()
+# `coretune_mm::folder/config.py` resolves to the installed package's configs
+register_config_scope()
 
 __all__ = [
     'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss',
     'ContrastiveInitHook', 'FeatureScatter', 'IterationSeedHook',
-    'PooledFeatureHook', 'HardMixup', 'ProjectionHead',
-    'focal_supcon_loss', 'soft_target_cross_entropy', '__version__'
+    'PooledFeatureHook', 'HardMixup', 'ProjectionHead', 'focal_supcon_loss',
+    'soft_target_cross_entropy', '__version__'
 ]

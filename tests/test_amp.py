@@ -32,8 +32,10 @@ def test_bf16_autocast_classification_step(monkeypatch):
 
     monkeypatch.setattr(core_losses, '_focal_supcon_terms', spy)
     data = dict(
-        inputs=[torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
-                for _ in range(8)],
+        inputs=[
+            torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
+            for _ in range(8)
+        ],
         data_samples=[DataSample().set_gt_label(i % 4) for i in range(8)])
     processed = model.data_preprocessor(data, True)
     with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -76,9 +78,10 @@ def test_train_tool_amp_flag_selects_amp_optim_wrapper():
     train = load_tool('train.py')
     cfg = train.build_config(
         train.parse_args([
-            osp.join(CONFIG_DIR,
-                     'coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
-            '--amp'
+            osp.join(
+                CONFIG_DIR,
+                'coretune/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py'
+            ), '--amp'
         ]))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
@@ -102,6 +105,7 @@ def test_amp_optim_wrapper_skips_a_step_with_an_inf(where, monkeypatch):
     (nonfinite='skip') instead of raising; the scaler skips the update and
     lowers its scale; the next step trains."""
     from mmengine.optim.optimizer import amp_optimizer_wrapper as amp
+
     # the wrapper asserts a GPU at construction; its update logic is the
     # device-agnostic torch GradScaler's, given here for the CPU
     monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
@@ -141,7 +145,8 @@ def test_amp_optim_wrapper_skips_a_step_with_an_inf(where, monkeypatch):
     log_vars = model.train_step(data, optim)
     assert all(torch.isfinite(v) for v in log_vars.values())
     changed = [
-        n for n, p in model.named_parameters() if not torch.equal(p, before[n])
+        n for n, p in model.named_parameters()
+        if not torch.equal(p, before[n])
     ]
     assert 'head.fc.weight' in changed and 'head.projector.fc1.weight' in \
         changed

@@ -7,14 +7,16 @@ import sys
 
 from conftest import CONFIG_DIR, REPO_ROOT, load_tool
 
-BENCH = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
-                 'benchmark_overhead.py')
+BENCH = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_overhead.py')
 
 
 def run_script(args, tmp_path):
     out = tmp_path / 'result.json'
-    proc = subprocess.run([sys.executable, *args, '--out', str(out)],
-                          cwd=REPO_ROOT, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, *args, '--out',
+                           str(out)],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'Core/CE step time ratio' in proc.stdout
@@ -24,12 +26,14 @@ def run_script(args, tmp_path):
 def test_overhead_benchmark_classification_fast_path(tmp_path):
     result = run_script([
         BENCH,
-        osp.join(CONFIG_DIR,
-                 'coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
-        osp.join(CONFIG_DIR,
-                 'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
-        '--synthetic', '32', '--batch-size', '8', '--steps', '2',
-        '--warmup', '1'
+        osp.join(
+            CONFIG_DIR,
+            'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
+        osp.join(
+            CONFIG_DIR,
+            'coretune/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
+        '--synthetic', '32', '--batch-size', '8', '--steps', '2', '--warmup',
+        '1'
     ], tmp_path)
     assert result['step_time_ratio'] > 0
     assert result['peak_memory_mib']['core'] > 0
@@ -42,8 +46,8 @@ def test_overhead_benchmark_segmentation_fast_path(tmp_path):
         BENCH,
         osp.join(cpu, 'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py'),
         osp.join(cpu, 'cetune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py'),
-        '--synthetic', '64', '--batch-size', '2', '--steps', '2',
-        '--warmup', '1', '--no-memory'
+        '--synthetic', '64', '--batch-size', '2', '--steps', '2', '--warmup',
+        '1', '--no-memory'
     ], tmp_path)
     assert result['median_step_s']['core'] > 0
 
@@ -63,7 +67,11 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
         '--batch-size', '256', '--seeds', '0', '--variants', 'CE-tuning',
         'Core (official)', '--holdout-every', '10', '--work-dir',
         str(tmp_path), '--data-root', CIFAR_ROOT, '--checkpoint', MOCO_CKPT
-    ], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert 'Selection on 500 held-out training images' in proc.stdout
     selection = json.loads((tmp_path / 'selection.json').read_text())
@@ -89,8 +97,8 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
         cfg = Config.fromfile(str(cfg_path))
         assert cfg.val_dataloader.dataset.data_prefix == 'test'
         assert 'indices' not in cfg.train_dataloader.dataset
-    official = Config.fromfile(str(
-        [p for p in finals if 'official' in str(p)][0]))
+    official = Config.fromfile(
+        str([p for p in finals if 'official' in str(p)][0]))
     assert official.model.head.mixup.hard_positive == 'anchor'
     assert official.model.head.mixup.official is True
     report = (tmp_path / 'report.md').read_text()
@@ -107,7 +115,11 @@ def run_demo(work_dir, *extra):
         osp.join(REPO_ROOT, 'tools', 'demo_digits.py'), '--work-dir',
         str(work_dir), '--pretrain-epochs', '1', '--epochs', '2',
         '--val-interval', '1', *extra
-    ], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -148,8 +160,9 @@ def test_demo_schedule_is_the_digits_selection():
     for method, chosen in selection['chosen'].items():
         row = [ln for ln in shown if ln.startswith(method)]
         assert len(row) == 1, shown
-        assert row[0].split()[1:3] == [str(chosen['lr']),
-                                      str(chosen['epochs'])]
+        assert row[0].split()[1:3] == [
+            str(chosen['lr']), str(chosen['epochs'])
+        ]
 
 
 def test_readme_check_reports_a_drift(tmp_path):

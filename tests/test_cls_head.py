@@ -125,14 +125,16 @@ def classifier_cfg(backbone, neck, in_channels):
         neck=neck,
         head=dict(copy.deepcopy(DEFAULT_ARGS), in_channels=in_channels),
         data_preprocessor=dict(
-            type='ClsDataPreprocessor', num_classes=4, mean=[0.0] * 3,
+            type='ClsDataPreprocessor',
+            num_classes=4,
+            mean=[0.0] * 3,
             std=[1.0] * 3))
 
 
 @pytest.mark.parametrize(
     'backbone,neck,dim',
-    [(dict(type='ResNet_CIFAR', depth=18, base_channels=8, stem_channels=8),
-      dict(type='GlobalAveragePooling'), 64),
+    [(dict(type='ResNet_CIFAR', depth=18, base_channels=8,
+           stem_channels=8), dict(type='GlobalAveragePooling'), 64),
      (dict(
          type='VisionTransformer',
          arch=dict(
@@ -146,8 +148,10 @@ def test_full_classifier_train_step(backbone, neck, dim):
     model = MODELS.build(classifier_cfg(backbone, neck, dim))
     model.init_weights()
     data = dict(
-        inputs=[torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
-                for _ in range(8)],
+        inputs=[
+            torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8)
+            for _ in range(8)
+        ],
         data_samples=samples([0, 1, 2, 3, 0, 1, 2, 3]))
     model.train()
     processed = model.data_preprocessor(data, True)
@@ -188,13 +192,13 @@ def test_head_loss_is_the_shared_core_step():
     """The head's losses are core_tuning_step's on the pooled features."""
     from coretune_mm.core import core_tuning_step
     init_default_scope('mmpretrain')
-    head = MODELS.build(dict(DEFAULT_ARGS, mixup=dict(type='HardMixup',
-                                                      seed=4)))
+    head = MODELS.build(
+        dict(DEFAULT_ARGS, mixup=dict(type='HardMixup', seed=4)))
     feats = torch.randn(8, 16)
     data = samples([0, 1, 2, 3, 0, 1, 2, 3])
     got = head.loss((feats, ), data)
-    ref_head = MODELS.build(dict(DEFAULT_ARGS, mixup=dict(type='HardMixup',
-                                                          seed=4)))
+    ref_head = MODELS.build(
+        dict(DEFAULT_ARGS, mixup=dict(type='HardMixup', seed=4)))
     ref_head.load_state_dict(head.state_dict())
     targets = head.get_targets(data, feats.device)
     want, logits = core_tuning_step(feats, targets, ref_head.mixup,
@@ -216,17 +220,21 @@ def cutmix_batch(n=128, num_classes=10, seed=0):
         batch_augments=dict(augments=[dict(type='CutMix', alpha=1.0)]))
     labels = torch.arange(n) % num_classes
     data = dict(
-        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-                for _ in range(n)],
+        inputs=[
+            torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+            for _ in range(n)
+        ],
         data_samples=samples(labels))
     return pre(data, training=True)['data_samples']
 
 
 def clean_rows_with_a_positive(num_classes, positives):
     from coretune_mm.core.losses import positive_keys, target_groups
-    head = MODELS.build(dict(DEFAULT_ARGS, num_classes=num_classes,
-                             core_loss=dict(type='CoreLoss',
-                                            positives=positives)))
+    head = MODELS.build(
+        dict(
+            DEFAULT_ARGS,
+            num_classes=num_classes,
+            core_loss=dict(type='CoreLoss', positives=positives)))
     data = cutmix_batch(num_classes=num_classes)
     assert 'gt_score' in data[0]
     targets = head.get_targets(data, torch.device('cpu'))
@@ -264,8 +272,7 @@ def test_positive_rules_agree_on_hard_labels():
     torch.manual_seed(0)
     h, y = torch.randn(24, 16), torch.eye(4)[torch.arange(24) % 4]
     rows, row_targets = HardMixup(seed=1)(h, y)
-    assert torch.equal(positive_keys(row_targets, 'argmax', 24),
-                       row_targets)
+    assert torch.equal(positive_keys(row_targets, 'argmax', 24), row_targets)
     z = torch.randn(72, 8)
     a = focal_supcon_loss(z, row_targets, positives='argmax', num_clean=24)
     b = focal_supcon_loss(z, row_targets, positives='exact')

@@ -12,10 +12,10 @@ from mmpretrain.structures import DataSample
 
 import coretune_mm  # noqa: F401
 
-PAIRS = [('coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py',
-          'cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
-         ('coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py',
-          'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
+PAIRS = [('coretune/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py',
+          'coretune/cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
+         ('coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py',
+          'coretune/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
          ('cpu/coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py',
           'cpu/cetune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')]
 
@@ -45,10 +45,12 @@ def test_paper_setting():
     assert (head.core_loss.eta, head.core_loss.temperature) == (0.1, 0.07)
 
 
-@pytest.mark.parametrize('path', [
-    osp.join(CONFIG_DIR, PAIRS[0][0]),
-    osp.join(CONFIG_DIR, 'examples', 'resnet18_8xb16_cifar10_coretune.py')
-], ids=['resnet50-paper', 'custom-imports-example'])
+@pytest.mark.parametrize(
+    'path', [
+        osp.join(CONFIG_DIR, PAIRS[0][0]),
+        osp.join(CONFIG_DIR, 'examples', 'resnet18_8xb16_cifar10_coretune.py')
+    ],
+    ids=['resnet50-paper', 'custom-imports-example'])
 def test_core_config_builds_and_steps(path):
     cfg = Config.fromfile(path)
     init_default_scope(cfg.default_scope)
@@ -57,8 +59,10 @@ def test_core_config_builds_and_steps(path):
     model.init_weights()
     assert type(model.head).__name__ == 'CoreContrastiveClsHead'
     data = dict(
-        inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
-                for _ in range(4)],
+        inputs=[
+            torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+            for _ in range(4)
+        ],
         data_samples=[DataSample().set_gt_label(c) for c in (0, 1, 1, 2)])
     processed = model.data_preprocessor(data, True)
     losses = model(**processed, mode='loss')

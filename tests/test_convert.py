@@ -9,7 +9,6 @@ from conftest import CONFIG_DIR, MOCO_CKPT, load_tool, require_shared
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-
 CONVERT = load_tool('convert_csl_checkpoint.py')
 
 
@@ -22,37 +21,74 @@ def tv_resnet(depth=50, seed=0):
 def layouts():
     """Checkpoint dicts in the layouts of the public CSL code bases."""
     q, k = tv_resnet(seed=0), tv_resnet(seed=1)  # query / momentum encoders
-    mlp = {'fc.0.weight': torch.randn(2048, 2048), 'fc.2.weight':
-           torch.randn(128, 2048)}
+    mlp = {
+        'fc.0.weight': torch.randn(2048, 2048),
+        'fc.2.weight': torch.randn(128, 2048)
+    }
     no_fc = {n: v for n, v in q.items() if not n.startswith('fc.')}
     return {
-        'moco-v2': dict(
-            epoch=200, arch='resnet50',
-            state_dict={**{'module.encoder_q.' + n: v for n, v in
-                           {**no_fc, **mlp}.items()},
-                        **{'module.encoder_k.' + n: v for n, v in k.items()},
-                        'module.queue': torch.randn(128, 65536),
-                        'module.queue_ptr': torch.zeros(1)}),
-        'moco-v3': dict(
-            state_dict={**{'module.base_encoder.' + n: v for n, v in
-                           {**no_fc, **mlp}.items()},
-                        **{'module.momentum_encoder.' + n: v
-                           for n, v in k.items()},
-                        'module.predictor.0.weight': torch.randn(4096, 256)}),
-        'simclr-torchvision': dict(state_dict=q),  # e.g. simclr-converter
+        'moco-v2':
+        dict(
+            epoch=200,
+            arch='resnet50',
+            state_dict={
+                **{
+                    'module.encoder_q.' + n: v
+                    for n, v in {
+                        **no_fc,
+                        **mlp
+                    }.items()
+                },
+                **{
+                    'module.encoder_k.' + n: v
+                    for n, v in k.items()
+                }, 'module.queue': torch.randn(128, 65536),
+                'module.queue_ptr': torch.zeros(1)
+            }),
+        'moco-v3':
+        dict(
+            state_dict={
+                **{
+                    'module.base_encoder.' + n: v
+                    for n, v in {
+                        **no_fc,
+                        **mlp
+                    }.items()
+                },
+                **{
+                    'module.momentum_encoder.' + n: v
+                    for n, v in k.items()
+                }, 'module.predictor.0.weight': torch.randn(4096, 256)
+            }),
+        'simclr-torchvision':
+        dict(state_dict=q),  # e.g. simclr-converter
         'simclr-encoder': {
-            **{'encoder.' + n: v for n, v in no_fc.items()},
-            'projector.0.weight': torch.randn(2048, 2048)},
-        'byol-online-target': dict(
+            **{
+                'encoder.' + n: v
+                for n, v in no_fc.items()
+            }, 'projector.0.weight': torch.randn(2048, 2048)
+        },
+        'byol-online-target':
+        dict(
             online_network_state_dict={
-                **{'encoder.' + n: v for n, v in no_fc.items()},
-                'projection.net.0.weight': torch.randn(4096, 2048)},
-            target_network_state_dict={'encoder.' + n: v
-                                       for n, v in k.items()}),
-        'mmpretrain': dict(
-            meta={}, state_dict={**{'backbone.' + n: v
-                                    for n, v in no_fc.items()},
-                                 'neck.mlp.0.weight': torch.randn(2048, 2048)}),
+                **{
+                    'encoder.' + n: v
+                    for n, v in no_fc.items()
+                }, 'projection.net.0.weight': torch.randn(4096, 2048)
+            },
+            target_network_state_dict={
+                'encoder.' + n: v
+                for n, v in k.items()
+            }),
+        'mmpretrain':
+        dict(
+            meta={},
+            state_dict={
+                **{
+                    'backbone.' + n: v
+                    for n, v in no_fc.items()
+                }, 'neck.mlp.0.weight': torch.randn(2048, 2048)
+            }),
     }
 
 
@@ -64,8 +100,10 @@ def test_foreign_layouts_convert_to_query_encoder(layout, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'matched: 318/318 backbone keys' in printed  # all but fc.*
     out = torch.load(dst, weights_only=False)['state_dict']
-    expected = {n: v for n, v in tv_resnet(seed=0).items()
-                if not n.startswith('fc.')}
+    expected = {
+        n: v
+        for n, v in tv_resnet(seed=0).items() if not n.startswith('fc.')
+    }
     assert set(out) == {'backbone.' + n for n in expected}
     for n, v in expected.items():  # the query/online encoder, not momentum
         assert torch.equal(out['backbone.' + n], v), n
@@ -80,8 +118,10 @@ def test_mmseg_target_with_plain_stem(tmp_path):
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
     backbone_cfg = Config.fromfile(cfg).model.backbone
-    backbone_cfg.update(norm_cfg=dict(type='BN'), init_cfg=dict(
-        type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    backbone_cfg.update(
+        norm_cfg=dict(type='BN'),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
     backbone = MODELS.build(backbone_cfg)
     backbone.init_weights()
     ref = layouts()['moco-v2']['state_dict']
@@ -111,8 +151,9 @@ def test_mismatching_backbones_fail_loudly(tmp_path, capsys):
 def test_real_mmpretrain_moco_checkpoint(tmp_path, capsys):
     require_shared(MOCO_CKPT)
     dst = tmp_path / 'backbone.pth'
-    cfg = osp.join(CONFIG_DIR,
-                   'coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
+    cfg = osp.join(
+        CONFIG_DIR,
+        'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
     assert CONVERT.main([MOCO_CKPT, str(dst), '--config', cfg]) == 0
     printed = capsys.readouterr().out
     assert "prefix 'backbone.'" in printed  # not the momentum encoder
@@ -147,15 +188,15 @@ def test_unsafe_checkpoint_needs_the_flag(tmp_path, capsys):
     --unsafe-load (with a message naming the flag, nothing unpickled) and
     converted with it."""
     src, dst = tmp_path / 'csl.pth', tmp_path / 'out.pth'
-    torch.save(dict(layouts()['simclr-torchvision'],
-                    args=PickledObject('ran')), src)
+    torch.save(
+        dict(layouts()['simclr-torchvision'], args=PickledObject('ran')), src)
     UNPICKLED.clear()
     assert CONVERT.main([str(src), str(dst), '--depth', '50']) == 1
     err = capsys.readouterr().err
     assert '--unsafe-load' in err and 'weights-only' in err
     assert not UNPICKLED and not dst.exists()
-    assert CONVERT.main([str(src), str(dst), '--depth', '50',
-                         '--unsafe-load']) == 0
+    assert CONVERT.main([str(src),
+                         str(dst), '--depth', '50', '--unsafe-load']) == 0
     assert UNPICKLED == ['ran'] and dst.exists()
     # the relaxation was for that one load: a later plain load refuses again
     with pytest.raises(Exception, match='weights-only|Unsupported global'):
@@ -175,8 +216,8 @@ def test_mmengine_checkpoint_loads_weights_only():
     assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
     ckpt = torch.load(MOCO_CKPT, map_location='cpu')  # torch's default
     assert 'backbone.conv1.weight' in ckpt['state_dict']
-    buf = load_checkpoint_file(MOCO_CKPT)['message_hub']['log_scalars'][
-        'train/loss']
+    buf = load_checkpoint_file(
+        MOCO_CKPT)['message_hub']['log_scalars']['train/loss']
     assert buf.mean() > 0
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
         _history_buffer_getattr(os, 'system')

@@ -3,11 +3,11 @@ either builds and runs one forward + loss (+ backward), or is refused when
 the model is built, with a message that names the head and the reason."""
 import pytest
 import torch
+from conftest import (BN, NUM_CLASSES, feature_pyramid, random_labels,
+                      seg_samples)
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from conftest import (BN, NUM_CLASSES, feature_pyramid, random_labels,
-                      seg_samples)
 
 import coretune_mm  # noqa: F401
 from coretune_mm.models.heads.core_seg_head import unsupported_reason

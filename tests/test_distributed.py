@@ -92,10 +92,14 @@ def ddp_worker(rank, port, case, init_state, out_dir):
     torch.save(
         dict(
             keys=sorted(losses),
-            loss={k: v / WORLD for k, v in losses.items()},
-            grads={n: p.grad.clone()
-                   for n, p in model.named_parameters()}),
-        os.path.join(out_dir, f'rank{rank}.pt'))
+            loss={
+                k: v / WORLD
+                for k, v in losses.items()
+            },
+            grads={
+                n: p.grad.clone()
+                for n, p in model.named_parameters()
+            }), os.path.join(out_dir, f'rank{rank}.pt'))
     # free DDP (its reducer holds the process group) before tearing down
     dist.barrier()
     del ddp
@@ -137,11 +141,16 @@ def uneven_worker(rank, port, out_dir):
     part = slice(0, 7) if rank == 0 else slice(7, 11)
     mine = z[part].clone().requires_grad_()
     loss = focal_supcon_loss(
-        mine, one_hot(labels[part], 4), temperature=0.3, gamma=2.0,
-        normalizer='supcon', gather_distributed=True)
+        mine,
+        one_hot(labels[part], 4),
+        temperature=0.3,
+        gamma=2.0,
+        normalizer='supcon',
+        gather_distributed=True)
     loss.backward()
-    torch.save(dict(loss=loss.detach(), grad=mine.grad),
-               os.path.join(out_dir, f'rank{rank}.pt'))
+    torch.save(
+        dict(loss=loss.detach(), grad=mine.grad),
+        os.path.join(out_dir, f'rank{rank}.pt'))
     dist.destroy_process_group()
 
 
@@ -149,8 +158,8 @@ def test_uneven_rank_sizes_gradients_reach_own_rows(tmp_path):
     g = torch.Generator().manual_seed(1)
     z = F.normalize(torch.randn(11, 4, generator=g), dim=1).requires_grad_()
     labels = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0, 2, 2, 3])
-    ref = focal_supcon_loss(z, one_hot(labels, 4), temperature=0.3,
-                            gamma=2.0, normalizer='supcon')
+    ref = focal_supcon_loss(
+        z, one_hot(labels, 4), temperature=0.3, gamma=2.0, normalizer='supcon')
     ref.backward()
     run_workers(uneven_worker, str(tmp_path))
     outs = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
@@ -259,9 +268,10 @@ def test_seg_ddp_contrast_is_the_one_process_contrast_of_valid_rows(
 
 def nonfinite_worker(rank, port, mode, out_dir):
     init(rank, port)
-    import coretune_mm  # noqa: F401
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
+
+    import coretune_mm  # noqa: F401
     head = MODELS.build(
         dict(
             type='CoreContrastiveClsHead',
@@ -302,12 +312,17 @@ def test_nan_on_one_rank_is_decided_on_every_rank(mode, tmp_path):
 
 def launch(script, *args):
     env = dict(
-        os.environ, PYTHON=sys.executable, PORT=str(free_port()),
+        os.environ,
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
         OMP_NUM_THREADS='1')
-    proc = subprocess.run(['bash', osp.join(REPO_ROOT, 'tools', script),
-                           *args],
-                          cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ['bash', osp.join(REPO_ROOT, 'tools', script), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout + proc.stderr
 
@@ -332,9 +347,8 @@ def test_dist_train_and_test_classification(tmp_path):
     text = open(log).read()
     assert 'Distributed training: True' in text
     assert 'accuracy/top1' in text and 'loss_con' in text
-    out = launch('dist_test.sh', cfg, str(work_dir / 'iter_4.pth'),
-                 str(WORLD), '--work-dir', str(tmp_path / 'test'),
-                 '--cfg-options', *data)
+    out = launch('dist_test.sh', cfg, str(work_dir / 'iter_4.pth'), str(WORLD),
+                 '--work-dir', str(tmp_path / 'test'), '--cfg-options', *data)
     assert 'accuracy/top1' in out
 
 
@@ -343,11 +357,114 @@ def test_dist_train_segmentation_syncbn_config(tmp_path):
     # the full VOC config keeps its SyncBN: on CPU the launcher replaces it
     cfg = osp.join(CONFIG_DIR, 'cpu',
                    'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
-    out = launch(
-        'dist_train.sh', cfg, str(WORLD), '--work-dir', str(tmp_path),
-        '--cfg-options', f'train_dataloader.dataset.data_root={VOC_ROOT}',
-        f'val_dataloader.dataset.data_root={VOC_ROOT}',
-        'model.backbone.norm_cfg.type=SyncBN', 'train_cfg.max_iters=2',
-        'train_cfg.val_interval=2')
+    out = launch('dist_train.sh', cfg, str(WORLD), '--work-dir', str(tmp_path),
+                 '--cfg-options',
+                 f'train_dataloader.dataset.data_root={VOC_ROOT}',
+                 f'val_dataloader.dataset.data_root={VOC_ROOT}',
+                 'model.backbone.norm_cfg.type=SyncBN',
+                 'train_cfg.max_iters=2', 'train_cfg.val_interval=2')
     assert 'SyncBN norm config(s) replaced by BN' in out
     assert 'Distributed training: True' in out and 'mIoU' in out
+
+
+def train_losses(work_dir):
+    """{iteration: loss} of the run logged in work_dir."""
+    import json
+    path, = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
+    with open(path) as f:
+        return {
+            r['step']: r['loss']
+            for r in map(json.loads, f) if 'loss' in r
+        }
+
+
+def test_two_nodes_of_one_process_equal_one_node_of_two(tmp_path):
+    """tools/dist_train.sh's multi-node variables: NNODES=2, NODE_RANK 0 and
+    1, one process each, on localhost; the run equals a 2-process run."""
+    require_shared(CIFAR_ROOT)
+    require_shared(MOCO_CKPT)
+    cfg = osp.join(CONFIG_DIR, 'cpu',
+                   'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
+    opts = [
+        '--cfg-options', f'train_dataloader.dataset.data_root={CIFAR_ROOT}',
+        f'val_dataloader.dataset.data_root={CIFAR_ROOT}',
+        f'model.backbone.init_cfg.checkpoint={MOCO_CKPT}',
+        'train_cfg.max_iters=3', 'train_cfg.val_interval=100',
+        'param_scheduler.T_max=3', 'default_hooks.checkpoint.interval=100',
+        'default_hooks.logger.interval=1', 'log_processor.window_size=1',
+        'randomness.deterministic=True', 'randomness.seed=5'
+    ]
+    launch('dist_train.sh', cfg, str(WORLD), '--work-dir',
+           str(tmp_path / 'one_node'), *opts)
+
+    port = str(free_port())
+    procs = []
+    for node in range(2):
+        env = dict(
+            os.environ,
+            PYTHON=sys.executable,
+            PORT=port,
+            NNODES='2',
+            NODE_RANK=str(node),
+            MASTER_ADDR='127.0.0.1',
+            OMP_NUM_THREADS='1')
+        procs.append(
+            subprocess.Popen([
+                'bash',
+                osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), cfg, '1',
+                '--work-dir',
+                str(tmp_path / f'node{node}'), *opts
+            ],
+                             cwd=REPO_ROOT,
+                             env=env,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT,
+                             text=True))
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+    assert 'Distributed training: True' in outs[0]
+    two_nodes = train_losses(tmp_path / 'node0')
+    one_node = train_losses(tmp_path / 'one_node')
+    assert sorted(two_nodes) == sorted(one_node) == [1, 2, 3]
+    for it, loss in one_node.items():
+        assert two_nodes[it] == pytest.approx(loss, abs=1e-6), it
+
+
+@pytest.mark.parametrize('script', ['slurm_train.sh', 'slurm_test.sh'])
+def test_slurm_scripts_call_srun_in_the_openmmlab_form(script, tmp_path):
+    """No Slurm here (and mmengine's slurm launcher needs GPUs): a stand-in
+    ``srun`` records the command the script builds."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    record = tmp_path / 'srun_args'
+    (bin_dir / 'srun'
+     ).write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" > {record}\n')
+    (bin_dir / 'srun').chmod(0o755)
+    env = dict(
+        os.environ,
+        PATH=f'{bin_dir}:{os.environ["PATH"]}',
+        GPUS='16',
+        GPUS_PER_NODE='8',
+        SRUN_ARGS='--quotatype=auto')
+    fourth = 'WORK' if script == 'slurm_train.sh' else 'CKPT.pth'
+    subprocess.run([
+        'bash',
+        osp.join(REPO_ROOT, 'tools', script), 'PART', 'job', 'CFG.py', fourth,
+        '--cfg-options', 'a=1'
+    ],
+                   env=env,
+                   check=True,
+                   capture_output=True)
+    args = record.read_text().split('\n')
+    assert args[:8] == [
+        '-p', 'PART', '--job-name=job', '--gres=gpu:8', '--ntasks=16',
+        '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1'
+    ]
+    assert args[8] == '--quotatype=auto'
+    tool = 'train.py' if script == 'slurm_train.sh' else 'test.py'
+    assert args[10] == '-u' and args[11].endswith(f'tools/{tool}')
+    assert args[12] == 'CFG.py'
+    assert '--launcher=slurm' in args
+    assert (f'--work-dir={fourth}' if tool == 'train.py' else fourth) in args
+    assert args[-3:-1] == ['--cfg-options', 'a=1']

@@ -15,7 +15,8 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, VOC_ROOT, require_shared
+from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, VOC_ROOT,
+                      require_shared)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner

@@ -41,7 +41,10 @@ def test_matches_hand_computation(gamma, normalizer):
     t = 0.5
     expected = hand_focal_supcon(z.tolist(), labels, t, gamma, normalizer)
     got = focal_supcon_loss(
-        z, one_hot(labels, 2), temperature=t, gamma=gamma,
+        z,
+        one_hot(labels, 2),
+        temperature=t,
+        gamma=gamma,
         normalizer=normalizer)
     assert got.dtype == torch.float32
     assert got.item() == pytest.approx(expected, rel=1e-5)
@@ -112,8 +115,8 @@ def test_finite_for_extreme_inputs_and_gradients():
     z = torch.tensor([[1e30, 0.0], [1e30, 1e-30], [-1e30, 0.0]],
                      requires_grad=True)
     for gamma in (0.0, 0.5, 1.0):
-        loss = focal_supcon_loss(z, one_hot([0, 0, 1], 2), gamma=gamma,
-                                 temperature=0.01)
+        loss = focal_supcon_loss(
+            z, one_hot([0, 0, 1], 2), gamma=gamma, temperature=0.01)
         loss.backward()
         assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
         z.grad = None
@@ -135,8 +138,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match='NaN or inf'):
         focal_supcon_loss(torch.full((3, 4), float('nan')), y)
     with pytest.raises(ValueError, match='NaN or inf'):
-        focal_supcon_loss(z.index_fill(0, torch.tensor([1]), float('inf')),
-                          y)
+        focal_supcon_loss(z.index_fill(0, torch.tensor([1]), float('inf')), y)
     with pytest.raises(ValueError, match='has 2 rows but the features have 3'):
         focal_supcon_loss(z, y[:2])
     with pytest.raises(ValueError, match=r'shape \(N, C\)'):

@@ -1,5 +1,6 @@
 """Resume that loses nothing: a training process killed with SIGKILL and
-restarted with --resume repeats the uninterrupted run's losses."""
+restarted with --resume repeats the uninterrupted run's losses, with the
+data loaded (and randomly augmented) by 2 worker processes."""
 import glob
 import json
 import os
@@ -10,8 +11,8 @@ import sys
 import time
 
 import pytest
-from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT, \
-    require_shared
+from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT,
+                      require_shared)
 
 CFG = osp.join(CONFIG_DIR, 'cpu',
                'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
@@ -30,7 +31,9 @@ def train_cmd(work_dir, *extra):
         f'param_scheduler.T_max={MAX_ITERS}',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1', 'log_processor.window_size=1',
-        'randomness.deterministic=True', 'randomness.seed=3'
+        'randomness.deterministic=True', 'randomness.seed=3',
+        'train_dataloader.num_workers=2',
+        'train_dataloader.persistent_workers=True'
     ]
 
 
@@ -55,15 +58,21 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_losses(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
 
     ref_dir = tmp_path / 'uninterrupted'
-    subprocess.run(train_cmd(ref_dir), env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        train_cmd(ref_dir),
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600)
     reference, = logged_losses(ref_dir)
     assert sorted(reference) == list(range(1, MAX_ITERS + 1))
 
     run_dir = tmp_path / 'killed'
-    proc = subprocess.Popen(train_cmd(run_dir), env=env,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(run_dir),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     last = run_dir / 'last_checkpoint'  # written once iter_4.pth is saved
     while not (last.exists() and last.read_text().endswith('iter_4.pth')):
@@ -75,8 +84,12 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_losses(tmp_path):
     killed, = logged_losses(run_dir)
     assert max(killed) < MAX_ITERS, 'the kill came too late'
 
-    resumed = subprocess.run(train_cmd(run_dir, '--resume'), env=env,
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        train_cmd(run_dir, '--resume'),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     with open(run_dir / 'last_checkpoint') as f:
         assert f.read().strip().endswith(f'iter_{MAX_ITERS}.pth')

@@ -31,13 +31,14 @@ def small_run_cfg(path, work_dir, max_iters=4):
 
 def test_csl_backbone_weights_are_loaded():
     cfg = small_run_cfg(CORE_CFG, '/tmp/unused')
-    import coretune_mm  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import coretune_mm  # noqa: F401
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
     model.init_weights()
-    state = torch.load(MOCO_CKPT, map_location='cpu',
-                       weights_only=False)['state_dict']
+    state = torch.load(
+        MOCO_CKPT, map_location='cpu', weights_only=False)['state_dict']
     backbone = {
         k[len('backbone.'):]: v
         for k, v in state.items() if k.startswith('backbone.')
@@ -55,14 +56,15 @@ def test_core_tuning_runner_train_val_save_resume(tmp_path):
     metrics = runner.val_loop.run()
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     # FeatureScatter on the pooled features (PooledFeatureHook)
-    assert metrics['scatter/ratio'] == pytest.approx(
-        metrics['scatter/intra'] / metrics['scatter/inter'])
+    assert metrics['scatter/ratio'] == pytest.approx(metrics['scatter/intra'] /
+                                                     metrics['scatter/inter'])
     assert 0 < metrics['scatter/ratio']
     assert runner.iter == 4
     for it in (2, 4):
         assert osp.exists(osp.join(tmp_path, f'iter_{it}.pth'))
     ckpt = torch.load(
-        osp.join(tmp_path, 'iter_4.pth'), map_location='cpu',
+        osp.join(tmp_path, 'iter_4.pth'),
+        map_location='cpu',
         weights_only=False)
     assert any(k.startswith('head.projector.') for k in ckpt['state_dict'])
     scalars = runner.message_hub.log_scalars
@@ -91,3 +93,45 @@ def test_contrastive_init_hook_coin(tmp_path):
     con = runner.message_hub.get_scalar('train/loss_con').data[0]
     assert list(ce[:2]) == [0.0, 0.0] and (ce[2:] > 0).all()
     assert (con > 0).all()
+
+
+def test_pooled_feature_hook_uses_forward_hooks_only():
+    """The hook adds ``pooled_feat`` (= ``head.pre_logits``) to what
+    ``val_step`` returns without replacing any method, and leaves no hook
+    behind after the epoch."""
+    from types import SimpleNamespace
+
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    from coretune_mm import PooledFeatureHook
+    cfg = small_run_cfg(CORE_CFG, '/tmp/unused')
+    init_default_scope('mmpretrain')
+    cfg.model.backbone.pop('init_cfg')
+    model = MODELS.build(cfg.model).eval()
+
+    def batch():  # fresh samples: predict writes into the given ones
+        g = torch.Generator().manual_seed(0)
+        return dict(
+            inputs=[
+                torch.randint(
+                    0, 255, (3, 32, 32), dtype=torch.uint8, generator=g)
+                for _ in range(3)
+            ],
+            data_samples=[DataSample().set_gt_label(i) for i in range(3)])
+
+    data = batch()
+    hook = PooledFeatureHook()
+    runner = SimpleNamespace(model=model)
+    hook.before_val_epoch(runner)
+    assert 'predict' not in vars(model.head)  # nothing monkeypatched
+    with torch.no_grad():
+        out = model.val_step(data)
+        inputs = model.data_preprocessor(data, False)['inputs']
+        expected = model.head.pre_logits(model.extract_feat(inputs))
+    torch.testing.assert_close(
+        torch.stack([s.pooled_feat for s in out]), expected)
+    hook.after_val_epoch(runner)
+    assert not model.head._forward_hooks and not model._forward_hooks
+    with torch.no_grad():
+        assert 'pooled_feat' not in model.val_step(batch())[0]

@@ -11,8 +11,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 import coretune_mm  # noqa: F401
 from coretune_mm import CoreContrastiveSegHead
@@ -91,8 +89,8 @@ def test_head_losses_gradients_and_inference(wrapped):
     metas = [dict(img_shape=(16, 16), pad_shape=(16, 16))] * 2
     with torch.no_grad():
         torch.testing.assert_close(
-            head.predict(feats, metas, None), plain.predict(feats, metas,
-                                                            None))
+            head.predict(feats, metas, None),
+            plain.predict(feats, metas, None))
 
 
 def test_no_valid_pixel_gives_connected_zeros():
@@ -160,12 +158,12 @@ def test_sampling_ignores_respects_budget_and_balances():
 
 def test_sampling_deterministic_under_seed():
     labels = random_labels(batch=1, size=32).flatten()
-    a = sample_pixels(labels, NUM_CLASSES, 50,
-                      generator=torch.Generator().manual_seed(0))
-    b = sample_pixels(labels, NUM_CLASSES, 50,
-                      generator=torch.Generator().manual_seed(0))
-    c = sample_pixels(labels, NUM_CLASSES, 50,
-                      generator=torch.Generator().manual_seed(1))
+    a = sample_pixels(
+        labels, NUM_CLASSES, 50, generator=torch.Generator().manual_seed(0))
+    b = sample_pixels(
+        labels, NUM_CLASSES, 50, generator=torch.Generator().manual_seed(0))
+    c = sample_pixels(
+        labels, NUM_CLASSES, 50, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert sample_pixels(torch.full((10, ), 255), 3, 5).numel() == 0
 
@@ -173,17 +171,16 @@ def test_sampling_deterministic_under_seed():
 def test_head_max_pixels_bounds_contrasted_rows():
     head = MODELS.build(head_cfg('FCNHead', ))
     feats = feature_pyramid(size=64)
-    pixels, labels = head.sample_features(
-        feats[-1].detach()[:, :16], seg_samples(random_labels(size=64)))
+    pixels, labels = head.sample_features(feats[-1].detach()[:, :16],
+                                          seg_samples(random_labels(size=64)))
     assert pixels.shape[0] == 64 and (labels != 255).all()
 
 
 # --------------------------------------------------------------------------
 # Real Runner runs on the VOC mini set
 
-
-CPU_CORE_CFG = osp.join(CONFIG_DIR, 'cpu',
-                        'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
+CPU_CORE_CFG = osp.join(
+    CONFIG_DIR, 'cpu', 'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
 CPU_CE_CFG = osp.join(CONFIG_DIR, 'cpu',
                       'cetune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
 
@@ -239,8 +236,7 @@ def test_untouched_mmseg_config_with_head_swap_trains(tmp_path):
         data_preprocessor=cpu.model.data_preprocessor,
         backbone=cpu.model.backbone,
         auxiliary_head=cpu.model.auxiliary_head)
-    cfg.model.decode_head.update(
-        in_channels=512, channels=32, norm_cfg=BN)
+    cfg.model.decode_head.update(in_channels=512, channels=32, norm_cfg=BN)
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert type(runner.model.decode_head).__name__ == 'CoreASPPHead'
@@ -329,5 +325,6 @@ def test_balanced_quota_matches_the_water_filling_loop():
         counts = torch.randint(0, 60, (c, ), generator=g)
         counts[torch.rand(c, generator=g) < 0.3] = 0
         budget = int(torch.randint(1, 150, (1, ), generator=g))
-        assert torch.equal(balanced_quota(counts, budget),
-                           loop(counts, budget)), (counts, budget)
+        assert torch.equal(
+            balanced_quota(counts, budget), loop(counts,
+                                                 budget)), (counts, budget)

@@ -45,9 +45,8 @@ def main(argv=None):
         return 0
     print(f'README demo table differs from what the demo printed '
           f'({args.table}):')
-    sys.stdout.writelines(
-        ln + '\n' for ln in difflib.unified_diff(
-            shown, printed, 'README.md', args.table, lineterm=''))
+    sys.stdout.writelines(ln + '\n' for ln in difflib.unified_diff(
+        shown, printed, 'README.md', args.table, lineterm=''))
     return 1
 
 

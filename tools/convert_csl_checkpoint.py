@@ -15,7 +15,8 @@ the result never relies on a silent ``strict=False``.
 
     python tools/convert_csl_checkpoint.py moco_v2_800ep_pretrain.pth.tar \\
         checkpoints/mocov2_resnet50_backbone.pth            # ResNet-50
-    python tools/convert_csl_checkpoint.py SRC DST --config configs/coretune_deeplabv3_voc.py
+    python tools/convert_csl_checkpoint.py SRC DST \\
+        --config configs/coretune_deeplabv3_voc.py
 """
 import argparse
 import os
@@ -133,8 +134,8 @@ def convert(state, target):
     }
     matched = sorted(k for k in target if k in picked)
     missing = sorted(k for k in target if k not in picked)
-    mismatched = sorted(k for k in matched
-                        if tuple(picked[k].shape) != target[k])
+    mismatched = sorted(
+        k for k in matched if tuple(picked[k].shape) != target[k])
     filled = []
     # BN step counters are absent from older checkpoints; they carry no
     # learned value, so they are filled (and reported), anything else fails
@@ -159,8 +160,9 @@ def convert(state, target):
             lines.append(f'{len(missing)} backbone keys are missing, e.g. '
                          f'{", ".join(missing[:5])}')
         if mismatched:
-            lines.append('shape mismatch: ' + '; '.join(
-                f'{k} {a} vs {b}' for k, a, b in report['mismatched'][:5]))
+            lines.append('shape mismatch: ' +
+                         '; '.join(f'{k} {a} vs {b}'
+                                   for k, a, b in report['mismatched'][:5]))
         raise ConversionError(
             f'the checkpoint (prefix {prefix!r}, {report["layout"]}) does '
             'not match the target backbone: ' + ' / '.join(lines))
@@ -197,7 +199,8 @@ def main(argv=None):
     parser.add_argument(
         '--depth', type=int, default=50, help='ResNet depth (no --config)')
     parser.add_argument(
-        '--unsafe-load', action='store_true',
+        '--unsafe-load',
+        action='store_true',
         help='unpickle SRC fully (weights_only=False) for this one load: '
         'needed for checkpoints that hold arbitrary Python objects; only for '
         'files you trust')

@@ -35,14 +35,13 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from PIL import Image  # noqa: E402
 
-SELECTION = osp.join(REPO_ROOT, 'docs', 'results', 'digits',
-                     'selection.json')
+SELECTION = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'selection.json')
 CONFIGS = {
     'CE-tuning':
-    osp.join(REPO_ROOT, 'configs',
+    osp.join(REPO_ROOT, 'configs', 'coretune',
              'cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
     'Core-tuning':
-    osp.join(REPO_ROOT, 'configs',
+    osp.join(REPO_ROOT, 'configs', 'coretune',
              'coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
 }
 
@@ -78,50 +77,82 @@ def moco_cfg(data_root, work_dir, epochs, batch_size, seed):
     backbone = Config.fromfile(CONFIGS['CE-tuning']).model.backbone
     backbone.pop('init_cfg')
     view = [
-        dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.),
-             backend='pillow'),
-        dict(type='RandomApply', prob=0.8, transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                 saturation=0.4, hue=0.0)]),
+        dict(
+            type='RandomResizedCrop',
+            scale=32,
+            crop_ratio_range=(0.3, 1.),
+            backend='pillow'),
+        dict(
+            type='RandomApply',
+            prob=0.8,
+            transforms=[
+                dict(
+                    type='ColorJitter',
+                    brightness=0.4,
+                    contrast=0.4,
+                    saturation=0.4,
+                    hue=0.0)
+            ]),
     ]
-    return Config(dict(
-        default_scope='mmpretrain',
-        work_dir=work_dir,
-        experiment_name='moco-pretrain',
-        model=dict(
-            type='MoCo', queue_len=1024, feat_dim=64, momentum=0.01,
-            data_preprocessor=dict(type='SelfSupDataPreprocessor',
-                                   mean=[127.5] * 3, std=[127.5] * 3,
-                                   to_rgb=False),
-            backbone=backbone,
-            neck=dict(type='MoCoV2Neck', in_channels=128, hid_channels=256,
-                      out_channels=64, with_avg_pool=True),
-            head=dict(type='ContrastiveHead',
-                      loss=dict(type='CrossEntropyLoss'), temperature=0.2)),
-        train_dataloader=dict(
-            batch_size=batch_size, num_workers=0, drop_last=True,
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(type='CustomDataset', data_root=data_root,
-                         data_prefix='train', with_label=False,
-                         pipeline=[dict(type='LoadImageFromFile'),
-                                   dict(type='MultiView', num_views=2,
-                                        transforms=[view]),
-                                   dict(type='PackInputs')])),
-        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(
-            type='SGD', lr=0.06, momentum=0.9, weight_decay=5e-4)),
-        param_scheduler=[dict(type='CosineAnnealingLR', T_max=epochs,
-                              by_epoch=True)],
-        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=epochs),
-        default_hooks=dict(
-            runtime_info=dict(type='RuntimeInfoHook'),
-            timer=dict(type='IterTimerHook'),
-            logger=dict(type='LoggerHook', interval=10),
-            param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CheckpointHook', interval=epochs)),
-        env_cfg=dict(dist_cfg=dict(backend='gloo')),
-        log_processor=dict(by_epoch=True),
-        randomness=dict(seed=seed)))
+    return Config(
+        dict(
+            default_scope='mmpretrain',
+            work_dir=work_dir,
+            experiment_name='moco-pretrain',
+            model=dict(
+                type='MoCo',
+                queue_len=1024,
+                feat_dim=64,
+                momentum=0.01,
+                data_preprocessor=dict(
+                    type='SelfSupDataPreprocessor',
+                    mean=[127.5] * 3,
+                    std=[127.5] * 3,
+                    to_rgb=False),
+                backbone=backbone,
+                neck=dict(
+                    type='MoCoV2Neck',
+                    in_channels=128,
+                    hid_channels=256,
+                    out_channels=64,
+                    with_avg_pool=True),
+                head=dict(
+                    type='ContrastiveHead',
+                    loss=dict(type='CrossEntropyLoss'),
+                    temperature=0.2)),
+            train_dataloader=dict(
+                batch_size=batch_size,
+                num_workers=0,
+                drop_last=True,
+                sampler=dict(type='DefaultSampler', shuffle=True),
+                collate_fn=dict(type='default_collate'),
+                dataset=dict(
+                    type='CustomDataset',
+                    data_root=data_root,
+                    data_prefix='train',
+                    with_label=False,
+                    pipeline=[
+                        dict(type='LoadImageFromFile'),
+                        dict(type='MultiView', num_views=2, transforms=[view]),
+                        dict(type='PackInputs')
+                    ])),
+            optim_wrapper=dict(
+                type='OptimWrapper',
+                optimizer=dict(
+                    type='SGD', lr=0.06, momentum=0.9, weight_decay=5e-4)),
+            param_scheduler=[
+                dict(type='CosineAnnealingLR', T_max=epochs, by_epoch=True)
+            ],
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=epochs),
+            default_hooks=dict(
+                runtime_info=dict(type='RuntimeInfoHook'),
+                timer=dict(type='IterTimerHook'),
+                logger=dict(type='LoggerHook', interval=10),
+                param_scheduler=dict(type='ParamSchedulerHook'),
+                checkpoint=dict(type='CheckpointHook', interval=epochs)),
+            env_cfg=dict(dist_cfg=dict(backend='gloo')),
+            log_processor=dict(by_epoch=True),
+            randomness=dict(seed=seed)))
 
 
 def run_stage(title):
@@ -133,25 +164,30 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/demo_digits')
     parser.add_argument('--pretrain-epochs', type=int, default=30)
     parser.add_argument(
-        '--schedule', default=SELECTION,
+        '--schedule',
+        default=SELECTION,
         help='selection.json of the effect benchmark on the digits: each '
         "method's chosen lr and epochs")
-    parser.add_argument('--epochs', type=int,
-                        help='override the chosen epochs (every method)')
-    parser.add_argument('--lr', type=float,
-                        help='override the chosen lr (every method)')
+    parser.add_argument(
+        '--epochs', type=int, help='override the chosen epochs (every method)')
+    parser.add_argument(
+        '--lr', type=float, help='override the chosen lr (every method)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--val-interval', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--no-pretrain', action='store_true',
-                        help='fine-tune from random weights instead')
+    parser.add_argument(
+        '--no-pretrain',
+        action='store_true',
+        help='fine-tune from random weights instead')
     parser.add_argument('--no-tsne', action='store_true')
     args = parser.parse_args(argv)
     with open(args.schedule) as f:
         chosen = json.load(f)['chosen']
     schedules = {
-        m: dict(lr=args.lr or chosen[m]['lr'],
-                epochs=args.epochs or chosen[m]['epochs'])
+        m:
+        dict(
+            lr=args.lr or chosen[m]['lr'],
+            epochs=args.epochs or chosen[m]['epochs'])
         for m in CONFIGS
     }
 
@@ -182,9 +218,14 @@ def main(argv=None):
         run_dir = osp.join(work_dir, method.lower())
         sched = schedules[method]
         cfg = effect.fine_tune_cfg(
-            method, data_root=data_root, checkpoint=backbone_ckpt,
-            work_dir=run_dir, lr=sched['lr'], epochs=sched['epochs'],
-            batch_size=args.batch_size, seed=args.seed,
+            method,
+            data_root=data_root,
+            checkpoint=backbone_ckpt,
+            work_dir=run_dir,
+            lr=sched['lr'],
+            epochs=sched['epochs'],
+            batch_size=args.batch_size,
+            seed=args.seed,
             val_interval=args.val_interval,
             preprocessor=effect.DATASETS['digits']['preprocessor'])
         os.makedirs(run_dir, exist_ok=True)
@@ -197,39 +238,51 @@ def main(argv=None):
                          osp.join(run_dir, f'epoch_{sched["epochs"]}.pth'))
         runs[method] = run_dir
         results[method] = dict(
-            lr=sched['lr'], epochs=sched['epochs'],
+            lr=sched['lr'],
+            epochs=sched['epochs'],
             top1=curve[-1]['top1'],
             scatter_ratio=curve[-1]['scatter_ratio'],
-            curve=curve, train_seconds=round(time.time() - t0, 1))
+            curve=curve,
+            train_seconds=round(time.time() - t0, 1))
 
     curves = load_tool('analysis_tools/plot_learning_curves')
-    curves.plot({m: [d] for m, d in runs.items()}, out=osp.join(
-        work_dir, 'curves.png'), split_name='test digits',
-        title=f'Digits, seed {args.seed}: each method at its selected '
-        'schedule')
+    curves.plot({
+        m: [d]
+        for m, d in runs.items()
+    },
+                out=osp.join(work_dir, 'curves.png'),
+                split_name='test digits',
+                title=f'Digits, seed {args.seed}: each method at its selected '
+                'schedule')
 
     if not args.no_tsne:
         run_stage('4/4 t-SNE of the pooled test features')
         tsne = load_tool('visualize_features')
         tsne.main([
             *[a for m, (c, k) in ckpts.items() for a in ('--model', m, c, k)],
-            '--out', osp.join(work_dir, 'tsne.png'), '--data-root',
-            data_root, '--max-samples', '1000'
+            '--out',
+            osp.join(work_dir, 'tsne.png'), '--data-root', data_root,
+            '--max-samples', '1000'
         ])
 
     with open(osp.join(work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)
     n_test = effect.count_images(data_root, 'test')
-    init = ('MoCo v2 pretrained on the digits' if backbone_ckpt else
-            'random init')
-    table = format_table(results, init, args.batch_size, args.seed, n_test,
-                         selected=args.epochs is None and args.lr is None)
+    init = ('MoCo v2 pretrained on the digits'
+            if backbone_ckpt else 'random init')
+    table = format_table(
+        results,
+        init,
+        args.batch_size,
+        args.seed,
+        n_test,
+        selected=args.epochs is None and args.lr is None)
     with open(osp.join(work_dir, 'table.txt'), 'w') as f:
         f.write(table + '\n')
     print()
     print(table)
-    print('train time (s): ' + ', '.join(
-        f'{m} {r["train_seconds"]:.0f}' for m, r in results.items()))
+    print('train time (s): ' + ', '.join(f'{m} {r["train_seconds"]:.0f}'
+                                         for m, r in results.items()))
     print(f'artefacts: {work_dir} (total {time.time() - start:.0f} s)')
 
 
@@ -237,8 +290,8 @@ def format_table(results, init, batch_size, seed, n_test, selected=True):
     """The comparison table the demo prints and the README shows
     (deterministic: no timings; ``tools/check_readme_demo.py`` compares
     the two)."""
-    how = ('the lr/epochs chosen on held-out training digits' if selected
-           else 'lr/epochs given on the command line (not selected)')
+    how = ('the lr/epochs chosen on held-out training digits' if selected else
+           'lr/epochs given on the command line (not selected)')
     lines = [
         f'Digits (sklearn, 32x32), ResNet-18 w16 from {init}; batch '
         f'{batch_size}, seed {seed}; each method at {how}; top-1 on the '

@@ -12,8 +12,8 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from coretune_mm.utils import (build_run_config,  # noqa: E402
-                               finish_distributed)
+from coretune_mm.utils import build_run_config  # noqa: E402
+from coretune_mm.utils import finish_distributed  # noqa: E402
 
 
 def parse_args(argv=None):

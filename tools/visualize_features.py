@@ -6,8 +6,16 @@
         --out work_dirs/tsne.png [--max-samples 1000]
 
 Each model's validation set is read through its config's ``val_dataloader``;
-the title of each panel gives the feature-scatter ratio (intra/inter, lower
-is tighter) of the same features.
+the title of each panel gives the model's top-1 on that set and the
+feature-scatter ratio (intra/inter, lower is tighter) of the same features,
+and the legend names the classes (the dataset's ``metainfo``).
+
+mmpretrain ships a t-SNE tool (``tools/visualization/vis_tsne.py`` in its
+repository and wheel); it embeds one model per run and writes one picture
+per stage, without accuracy or scatter. This tool follows it -- features
+from ``model.extract_feat``, scikit-learn's ``TSNE``, a class legend -- and
+adds what a CE-vs-Core comparison needs: several models in one figure, each
+with its metrics.
 """
 import argparse
 import os
@@ -20,8 +28,9 @@ if REPO_ROOT not in sys.path:
 
 
 def extract(config, checkpoint, max_samples, cfg_options=None):
-    """(features, labels) of the pooled backbone features: the whole val
-    set is read, ``max_samples`` evenly spaced ones are kept."""
+    """Pooled backbone features (``max_samples`` evenly spaced ones of the
+    whole val set), their labels, the model's top-1 on the whole val set
+    (%), and the class names."""
     import torch
     from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
@@ -37,23 +46,36 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
     loader_cfg.update(num_workers=0)
     loader_cfg.pop('persistent_workers', None)
     loader = Runner.build_dataloader(loader_cfg)
-    feats, labels = [], []
+    feats, labels, correct = [], [], 0
     with torch.no_grad():
         for batch in loader:
             data = model.data_preprocessor(batch, False)
-            feats.append(model.extract_feat(data['inputs'])[-1])
-            labels += [int(s.gt_label[0]) for s in data['data_samples']]
-    feats, labels = torch.cat(feats), torch.tensor(labels)
+            out = model.extract_feat(data['inputs'])
+            target = torch.tensor(
+                [int(s.gt_label[0]) for s in data['data_samples']])
+            correct += int((model.head(out).argmax(1) == target).sum())
+            feats.append(out[-1])
+            labels.append(target)
+    feats, labels = torch.cat(feats), torch.cat(labels)
+    top1 = 100.0 * correct / len(labels)
+    classes = loader.dataset.metainfo.get('classes') or [
+        str(c) for c in range(int(labels.max()) + 1)
+    ]
     # evenly spaced samples: datasets are often sorted by class
-    keep = torch.linspace(0, len(labels) - 1,
-                          min(max_samples, len(labels))).long()
-    return feats[keep], labels[keep]
+    keep = torch.linspace(0,
+                          len(labels) - 1, min(max_samples,
+                                               len(labels))).long()
+    return feats[keep], labels[keep], top1, list(classes)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--model', nargs=3, action='append', required=True,
-                        metavar=('NAME', 'CONFIG', 'CHECKPOINT'))
+    parser.add_argument(
+        '--model',
+        nargs=3,
+        action='append',
+        required=True,
+        metavar=('NAME', 'CONFIG', 'CHECKPOINT'))
     parser.add_argument('--out', required=True, help='PNG path')
     parser.add_argument('--max-samples', type=int, default=1000)
     parser.add_argument('--data-root', help='override the val data_root')
@@ -66,20 +88,31 @@ def main(argv=None):
     from sklearn.manifold import TSNE
 
     from coretune_mm.core import feature_scatter
-    options = ({'val_dataloader.dataset.data_root': args.data_root}
-               if args.data_root else None)
+    options = ({
+        'val_dataloader.dataset.data_root': args.data_root
+    } if args.data_root else None)
     fig, axes = plt.subplots(
         1, len(args.model), figsize=(5 * len(args.model), 5), squeeze=False)
     ratios = {}
     for ax, (name, config, ckpt) in zip(axes[0], args.model):
-        feats, labels = extract(config, ckpt, args.max_samples, options)
+        feats, labels, top1, classes = extract(config, ckpt, args.max_samples,
+                                               options)
         ratio = feature_scatter(feats, labels)['ratio']
         ratios[name] = ratio
-        emb = TSNE(n_components=2, init='pca', random_state=args.seed,
-                   perplexity=30).fit_transform(feats.numpy())
-        ax.scatter(emb[:, 0], emb[:, 1], c=labels.numpy(), cmap='tab10',
-                   s=4)
-        ax.set_title(f'{name}\nscatter ratio {ratio:.3f}')
+        emb = TSNE(
+            n_components=2, init='pca', random_state=args.seed,
+            perplexity=30).fit_transform(feats.numpy())
+        points = ax.scatter(
+            emb[:, 0], emb[:, 1], c=labels.numpy(), cmap='tab10', s=4)
+        present = sorted(set(labels.tolist()))
+        handles, _ = points.legend_elements(num=present)
+        ax.legend(
+            handles, [classes[c] for c in present],
+            fontsize=7,
+            markerscale=0.8,
+            loc='best',
+            title='class')
+        ax.set_title(f'{name}\ntop-1 {top1:.2f} %, scatter ratio {ratio:.3f}')
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -2,7 +2,7 @@
 # mini set in ../shared (run from the repo root): BN instead of SyncBN (which
 # is GPU-only in PyTorch), ResNet-18 from random init, 64x64 crops,
 # 20 iterations. For pipeline checks and smoke runs, not for mIoU numbers.
-_base_ = '../cetune_deeplabv3_voc.py'
+_base_ = '../coretune/cetune_deeplabv3plus_r50-d8-csl_4xb4-20k_voc12aug-512x512.py'  # noqa: E501
 
 data_root = '../shared/data/voc-mini/VOCdevkit/VOC2012'
 crop_size = (64, 64)
@@ -63,14 +63,18 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 max_iters = 20
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
-         by_epoch=False)
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
 ]
 default_hooks = dict(
-    logger=dict(interval=5),
-    checkpoint=dict(by_epoch=False, interval=10))
+    logger=dict(interval=5), checkpoint=dict(by_epoch=False, interval=10))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -2,7 +2,7 @@
 # (run from the repo root): 20 iterations of batch 32 on ../shared's CIFAR-10
 # JPEGs from the MoCo-v2 checkpoint, validated on 500 of the 2,000 test
 # images. For smoke, distributed and resume runs, not for accuracy numbers.
-_base_ = '../cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
+_base_ = '../coretune/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
 
 train_dataloader = dict(
     batch_size=32,

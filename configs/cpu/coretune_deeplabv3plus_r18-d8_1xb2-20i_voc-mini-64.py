@@ -10,5 +10,4 @@ model = dict(
         proj_channels=256,
         max_pixels=256,
         mixup=dict(type='HardMixup', alpha=1.0, neg_lambda_min=0.8),
-        core_loss=dict(type='CoreLoss', eta=0.1, temperature=0.07,
-                       gamma=1.0)))
+        core_loss=dict(type='CoreLoss', eta=0.1, temperature=0.07, gamma=1.0)))

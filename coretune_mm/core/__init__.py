@@ -29,8 +29,7 @@ from .step import core_tuning_step
 __all__ = [
     'CoreLoss', 'HardMixup', 'HardPairs', 'ProjectionHead', 'StepPlan',
     'balanced_quota', 'check_features', 'core_tuning_step', 'feature_scatter',
-    'plan_step', 'sample_pixel_order', 'sample_pixels',
-    'focal_supcon_loss', 'hard_negative_lambda', 'labels_to_targets',
-    'mine_hard_pairs',
+    'plan_step', 'sample_pixel_order', 'sample_pixels', 'focal_supcon_loss',
+    'hard_negative_lambda', 'labels_to_targets', 'mine_hard_pairs',
     'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
 ]

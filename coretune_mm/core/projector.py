@@ -10,7 +10,9 @@ class ProjectionHead(nn.Module):
     pixel features, so a 1x1 conv is never needed.
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int = None,
+    def __init__(self,
+                 in_channels: int,
+                 hidden_channels: int = None,
                  out_channels: int = 256):
         super().__init__()
         hidden_channels = hidden_channels or in_channels

@@ -18,9 +18,8 @@ def feature_scatter(features: torch.Tensor,
     """
     if features.dim() != 2 or labels.dim() != 1 or \
             features.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f'features {tuple(features.shape)} and labels '
-            f'{tuple(labels.shape)} must be (N, D) and (N,)')
+        raise ValueError(f'features {tuple(features.shape)} and labels '
+                         f'{tuple(labels.shape)} must be (N, D) and (N,)')
     classes, inverse = torch.unique(labels, return_inverse=True)
     if classes.numel() < 2:
         raise ValueError('feature scatter needs at least two classes')

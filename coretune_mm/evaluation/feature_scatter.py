@@ -30,9 +30,8 @@ class FeatureScatter(BaseMetric):
                 raise KeyError(
                     'FeatureScatter needs pooled_feat in the predictions: add '
                     "custom_hooks=[dict(type='PooledFeatureHook')]")
-            self.results.append(
-                (sample['pooled_feat'].float().cpu(),
-                 int(sample['gt_label'].reshape(-1)[0])))
+            self.results.append((sample['pooled_feat'].float().cpu(),
+                                 int(sample['gt_label'].reshape(-1)[0])))
 
     def compute_metrics(self, results: List) -> dict:
         feats = torch.stack([f for f, _ in results])

@@ -72,7 +72,8 @@ def allow_mmengine_checkpoints() -> None:
         _ALLOWED = True
 
 
-def load_checkpoint_file(path: str, unsafe: bool = False,
+def load_checkpoint_file(path: str,
+                         unsafe: bool = False,
                          map_location: Any = 'cpu') -> Any:
     """Load ``path`` weights-only (mmengine's types allowed); ``unsafe=True``
     unpickles everything for this one load."""

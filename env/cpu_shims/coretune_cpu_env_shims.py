@@ -74,7 +74,8 @@ def _patch_torch_for_cpu():
     if torch.version.cuda is not None or torch.version.hip is not None:
         return False
     lib = torch.library.Library('torchvision', 'DEF')
-    lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+    lib.define(
+        'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
     lib.define(
         'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
     _TORCHVISION_LIB.append(lib)

@@ -9,14 +9,13 @@ CPU: the peak RSS during the measured steps minus the RSS before the model
 was built), so the two models never share a measurement.
 
     python tools/analysis_tools/benchmark_overhead.py \\
-        configs/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py \\
-        configs/cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py \\
+        configs/coretune/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py \\
+        configs/coretune/cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py \\
         --batch-size 8 --steps 20 --synthetic 224
 """
 import argparse
 import json
 import multiprocessing as mp
-import os
 import os.path as osp
 import statistics
 import sys
@@ -47,7 +46,9 @@ def parse_args(argv=None):
         '--no-memory', action='store_true', help='skip the memory phase')
     parser.add_argument('--out', help='write the results as JSON')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=[],
+        '--cfg-options',
+        nargs='+',
+        default=[],
         help='key=value overrides applied to both configs')
     return parser.parse_args(argv)
 
@@ -72,8 +73,9 @@ def synthetic_batches(cfg, n, batch_size, size, seed=0):
     batches = []
     for _ in range(n):
         inputs = [
-            torch.randint(0, 256, (3, size, size), dtype=torch.uint8,
-                          generator=g) for _ in range(batch_size)
+            torch.randint(
+                0, 256, (3, size, size), dtype=torch.uint8, generator=g)
+            for _ in range(batch_size)
         ]
         if scope == 'mmseg':
             from mmengine.structures import PixelData
@@ -83,13 +85,15 @@ def synthetic_batches(cfg, n, batch_size, size, seed=0):
             for _ in range(batch_size):
                 s = SegDataSample()
                 # blocky label maps: several classes per image
-                lab = torch.randint(0, num_classes, (1, size // 16, size // 16),
-                                    generator=g)
+                lab = torch.randint(
+                    0, num_classes, (1, size // 16, size // 16), generator=g)
                 lab = lab.repeat_interleave(16, 1).repeat_interleave(16, 2)
                 s.gt_sem_seg = PixelData(data=lab)
                 s.set_metainfo(
-                    dict(img_shape=(size, size), ori_shape=(size, size),
-                         pad_shape=(size, size)))
+                    dict(
+                        img_shape=(size, size),
+                        ori_shape=(size, size),
+                        pad_shape=(size, size)))
                 samples.append(s)
         else:
             from mmpretrain.structures import DataSample
@@ -128,8 +132,8 @@ def build(cfg, device, amp):
     optim_cfg = cfg.optim_wrapper.copy()
     if amp:
         optim_cfg.type = 'AmpOptimWrapper'
-        optim_cfg.setdefault(
-            'dtype', 'bfloat16' if device == 'cpu' else 'float16')
+        optim_cfg.setdefault('dtype',
+                             'bfloat16' if device == 'cpu' else 'float16')
     return model, build_optim_wrapper(model, optim_cfg)
 
 
@@ -221,8 +225,10 @@ def main(argv=None):
         amp=args.amp,
         core_config=args.core_config,
         ce_config=args.ce_config,
-        median_step_s={k: statistics.median(v)
-                       for k, v in times.items()})
+        median_step_s={
+            k: statistics.median(v)
+            for k, v in times.items()
+        })
     result['step_time_ratio'] = (
         result['median_step_s']['core'] / result['median_step_s']['ce'])
     del variants
@@ -232,16 +238,15 @@ def main(argv=None):
         for k, path in (('core', args.core_config), ('ce', args.ce_config)):
             queue = ctx.Queue()
             proc = ctx.Process(
-                target=memory_child,
-                args=(path, vars(args), device, queue))
+                target=memory_child, args=(path, vars(args), device, queue))
             proc.start()
             peaks[k] = queue.get()
             proc.join()
         result['peak_memory_mib'] = peaks
         result['peak_memory_ratio'] = peaks['core'] / peaks['ce']
         result['memory_measure'] = (
-            'torch.cuda.max_memory_allocated' if device.startswith('cuda')
-            else 'peak RSS during the steps minus the pre-model RSS')
+            'torch.cuda.max_memory_allocated' if device.startswith('cuda') else
+            'peak RSS during the steps minus the pre-model RSS')
 
     print(f'device: {result["device"]}  batch: {args.batch_size}  steps: '
           f'{args.steps} (after {args.warmup} warm-up)  amp: {args.amp}')

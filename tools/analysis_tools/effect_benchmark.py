@@ -41,8 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHARED = osp.join(osp.dirname(REPO_ROOT), 'shared')
-CE_CFG = 'configs/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
-CORE_CFG = 'configs/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
+CE_CFG = 'configs/coretune/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
+CORE_CFG = 'configs/coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'  # noqa: E501
 METHODS = ('CE-tuning', 'Core-tuning')
 
 
@@ -60,23 +60,22 @@ VARIANTS = {
     'Core-tuning': ('Core-tuning', CORE_CFG, lambda cfg: None),
     # the official script's choices together: random partner of any class,
     # detached clean rows, the anchor as hard positive (its argmin), clamp
-    'Core (official)': ('Core-tuning', CORE_CFG,
-                        _mixup(official=True, hard_positive='anchor',
-                               neg_lambda='clamp')),
+    'Core (official)':
+    ('Core-tuning', CORE_CFG,
+     _mixup(official=True, hard_positive='anchor', neg_lambda='clamp')),
     'Core w/o hard mixup': ('Core-tuning', CORE_CFG, _mixup(enabled=False)),
     'Core, gamma=0': ('Core-tuning', CORE_CFG, _loss(gamma=0.0)),
     'Core, eta=1.0': ('Core-tuning', CORE_CFG, _loss(eta=1.0)),
-    'Core, neg_lambda=rescale': ('Core-tuning', CORE_CFG,
-                                 _mixup(neg_lambda='rescale')),
+    'Core, neg_lambda=rescale':
+    ('Core-tuning', CORE_CFG, _mixup(neg_lambda='rescale')),
     'Core, eta=10 (official script default)': ('Core-tuning', CORE_CFG,
                                                _loss(eta=10.0)),
     'Core, eta=0 (mixed CE only)': ('Core-tuning', CORE_CFG, _loss(eta=0.0)),
     'Core, supcon normaliser': ('Core-tuning', CORE_CFG,
                                 _loss(normalizer='supcon')),
-    'Core + COIN init (10%)': ('Core-tuning', CORE_CFG, lambda cfg: cfg.
-                               custom_hooks.append(
-                                   dict(type='ContrastiveInitHook',
-                                        ratio=0.1))),
+    'Core + COIN init (10%)':
+    ('Core-tuning', CORE_CFG, lambda cfg: cfg.custom_hooks.append(
+        dict(type='ContrastiveInitHook', ratio=0.1))),
 }
 DEFAULT_VARIANTS = [
     'CE-tuning', 'Core-tuning', 'Core (official)', 'Core w/o hard mixup',
@@ -105,8 +104,7 @@ DATASETS = {
 
 
 def count_images(data_root, split='train'):
-    n = sum(
-        len(files) for _, _, files in os.walk(osp.join(data_root, split)))
+    n = sum(len(files) for _, _, files in os.walk(osp.join(data_root, split)))
     if n == 0:
         raise FileNotFoundError(
             f'no images under {osp.join(data_root, split)} (folder-per-class '
@@ -125,9 +123,19 @@ def holdout_indices(num_train, every):
     return train, held
 
 
-def fine_tune_cfg(variant, *, data_root, checkpoint, work_dir, lr, epochs,
-                  batch_size, seed, val_interval, holdout_every=0,
-                  preprocessor=None, num_workers=0):
+def fine_tune_cfg(variant,
+                  *,
+                  data_root,
+                  checkpoint,
+                  work_dir,
+                  lr,
+                  epochs,
+                  batch_size,
+                  seed,
+                  val_interval,
+                  holdout_every=0,
+                  preprocessor=None,
+                  num_workers=0):
     """The fine-tuning config of one run (shared with tools/demo_digits.py).
 
     ``holdout_every > 0``: train on the training split less every k-th
@@ -165,7 +173,8 @@ def fine_tune_cfg(variant, *, data_root, checkpoint, work_dir, lr, epochs,
         type='CosineAnnealingLR', T_max=epochs, by_epoch=True)
     # mmengine's loop also validates after the last epoch
     cfg.train_cfg = dict(
-        by_epoch=True, max_epochs=epochs,
+        by_epoch=True,
+        max_epochs=epochs,
         val_interval=min(val_interval, epochs) if val_interval else epochs)
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', interval=epochs, save_last=True)
@@ -219,7 +228,11 @@ def run_one(job):
             sys.executable,
             osp.join(REPO_ROOT, 'tools', 'train.py'), cfg_path, '--work-dir',
             run_dir
-        ], stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
+        ],
+                              stdout=log,
+                              stderr=subprocess.STDOUT,
+                              cwd=REPO_ROOT,
+                              env=env)
     if proc.returncode != 0:
         raise RuntimeError(f'training failed (exit {proc.returncode}); see '
                            f'{osp.join(run_dir, "train.log")}')
@@ -245,8 +258,10 @@ class Runs:
         """``todo``: {key: (cfg_builder, run_dir)}; trains what is missing."""
         missing = {k: v for k, v in todo.items() if k not in self.results}
         if missing:
-            print(f'[effect] training {len(missing)} runs, {self.jobs} at a '
-                  f'time ({len(todo) - len(missing)} cached)', flush=True)
+            print(
+                f'[effect] training {len(missing)} runs, {self.jobs} at a '
+                f'time ({len(todo) - len(missing)} cached)',
+                flush=True)
 
         # configs are built here, in one thread (mmengine's config loading
         # is not thread-safe); the threads only wait on training processes
@@ -260,8 +275,10 @@ class Runs:
             for key, result in pool.map(work, jobs):
                 self.results[key] = result
                 last = result['curve'][-1]
-                print(f'[effect] {key}: top-1 {last["top1"]:.2f} at epoch '
-                      f'{last["epoch"]}', flush=True)
+                print(
+                    f'[effect] {key}: top-1 {last["top1"]:.2f} at epoch '
+                    f'{last["epoch"]}',
+                    flush=True)
                 with open(self.path, 'w') as f:
                     json.dump(self.results, f, indent=1)
         return {k: self.results[k] for k in todo}
@@ -286,16 +303,19 @@ def select_schedules(args, runs, preset):
                 key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
                        f'{args.select_seed}')
                 run_dir = osp.join(runs.work_root, 'select', slug(key))
-                todo[key] = (lambda m=method, lr=lr, e=epochs, d=run_dir:
-                             fine_tune_cfg(
-                                 m, data_root=args.data_root,
-                                 checkpoint=args.checkpoint, work_dir=d,
-                                 lr=lr, epochs=e, batch_size=args.batch_size,
-                                 seed=args.select_seed,
-                                 val_interval=args.val_interval,
-                                 holdout_every=args.holdout_every,
-                                 preprocessor=preset['preprocessor']),
-                             run_dir)
+                todo[key] = (
+                    lambda m=method, lr=lr, e=epochs, d=run_dir: fine_tune_cfg(
+                        m,
+                        data_root=args.data_root,
+                        checkpoint=args.checkpoint,
+                        work_dir=d,
+                        lr=lr,
+                        epochs=e,
+                        batch_size=args.batch_size,
+                        seed=args.select_seed,
+                        val_interval=args.val_interval,
+                        holdout_every=args.holdout_every,
+                        preprocessor=preset['preprocessor']), run_dir)
     done = runs.run(todo)
     num_train = count_images(args.data_root)
     n_held = len(holdout_indices(num_train, args.holdout_every)[1])
@@ -307,22 +327,33 @@ def select_schedules(args, runs, preset):
                 key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
                        f'{args.select_seed}')
                 top1 = done[key]['curve'][-1]['top1']
-                grid.append(dict(method=method, lr=lr, epochs=epochs,
-                                 heldout_top1=top1, key=key))
+                grid.append(
+                    dict(
+                        method=method,
+                        lr=lr,
+                        epochs=epochs,
+                        heldout_top1=top1,
+                        key=key))
                 rank = (top1, -epochs, -lr)
                 if best is None or rank > best[0]:
-                    best = (rank, dict(lr=lr, epochs=epochs,
-                                       heldout_top1=top1))
+                    best = (rank,
+                            dict(lr=lr, epochs=epochs, heldout_top1=top1))
         chosen[method] = best[1]
     selection = dict(
-        dataset=args.dataset, data_root=_shown(args.data_root),
+        dataset=args.dataset,
+        data_root=_shown(args.data_root),
         checkpoint=_shown(args.checkpoint),
-        heldout_images=n_held, train_images=num_train - n_held,
-        holdout_every=args.holdout_every, seed=args.select_seed,
-        lrs=args.lrs, epochs_grid=args.epochs_grid,
+        heldout_images=n_held,
+        train_images=num_train - n_held,
+        holdout_every=args.holdout_every,
+        seed=args.select_seed,
+        lrs=args.lrs,
+        epochs_grid=args.epochs_grid,
         batch_size=args.batch_size,
         rule='highest final held-out top-1; ties: fewer epochs, then '
-        'smaller lr', grid=grid, chosen=chosen)
+        'smaller lr',
+        grid=grid,
+        chosen=chosen)
     with open(osp.join(runs.work_root, 'selection.json'), 'w') as f:
         json.dump(selection, f, indent=1)
     return selection
@@ -342,8 +373,8 @@ def selection_table(selection):
     ]
     for row in selection['grid']:
         c = selection['chosen'][row['method']]
-        mark = '**yes**' if (c['lr'], c['epochs']) == (
-            row['lr'], row['epochs']) else ''
+        mark = '**yes**' if (c['lr'], c['epochs']) == (row['lr'],
+                                                       row['epochs']) else ''
         lines.append(f'| {row["method"]} | {row["lr"]} | {row["epochs"]} | '
                      f'{row["heldout_top1"]:.2f} | {mark} |')
     return '\n'.join(lines)
@@ -359,8 +390,9 @@ def final_table(results, variants, seeds, schedules):
         '|---|---|---|---|---|---|---|'
     ]
     for name in variants:
-        rows = [results[f'final | {name} | seed {s}']['curve'][-1]
-                for s in seeds]
+        rows = [
+            results[f'final | {name} | seed {s}']['curve'][-1] for s in seeds
+        ]
         sched = schedules[VARIANTS[name][0]]
         top1 = [r['top1'] for r in rows]
         diff_cells = ('—', '—')
@@ -381,34 +413,48 @@ def final_table(results, variants, seeds, schedules):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--dataset', choices=list(DATASETS),
-                        default='cifar10', help='preset for --data-root, '
-                        '--checkpoint, --batch-size and the normalisation')
+    parser.add_argument(
+        '--dataset',
+        choices=list(DATASETS),
+        default='cifar10',
+        help='preset for --data-root, '
+        '--checkpoint, --batch-size and the normalisation')
     parser.add_argument('--work-dir', default='work_dirs/effect')
     parser.add_argument('--data-root')
     parser.add_argument('--checkpoint')
     parser.add_argument('--batch-size', type=int)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS,
-                        choices=list(VARIANTS))
-    parser.add_argument('--lrs', type=float, nargs='+',
-                        default=[0.01, 0.05, 0.1])
-    parser.add_argument('--epochs-grid', type=int, nargs='+',
-                        default=[30, 60])
-    parser.add_argument('--holdout-every', type=int, default=5,
-                        help='hold out every k-th training image for the '
-                        'selection (default 5: 20 %%)')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=DEFAULT_VARIANTS,
+        choices=list(VARIANTS))
+    parser.add_argument(
+        '--lrs', type=float, nargs='+', default=[0.01, 0.05, 0.1])
+    parser.add_argument('--epochs-grid', type=int, nargs='+', default=[30, 60])
+    parser.add_argument(
+        '--holdout-every',
+        type=int,
+        default=5,
+        help='hold out every k-th training image for the '
+        'selection (default 5: 20 %%)')
     parser.add_argument('--select-seed', type=int, default=0)
     parser.add_argument('--val-interval', type=int, default=5)
-    parser.add_argument('--fixed-schedule', nargs=2, metavar=('LR', 'EPOCHS'),
-                        help='skip the selection: every method trains LR, '
-                        'EPOCHS (not a converged comparison unless chosen '
-                        'on held-out data)')
+    parser.add_argument(
+        '--fixed-schedule',
+        nargs=2,
+        metavar=('LR', 'EPOCHS'),
+        help='skip the selection: every method trains LR, '
+        'EPOCHS (not a converged comparison unless chosen '
+        'on held-out data)')
     parser.add_argument('--select-only', action='store_true')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='runs trained at once (each with cpu_count/jobs '
-                        'threads); results depend on it only in the last '
-                        'float bits')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='runs trained at once (each with cpu_count/jobs '
+        'threads); results depend on it only in the last '
+        'float bits')
     args = parser.parse_args(argv)
     preset = DATASETS[args.dataset]
     args.data_root = args.data_root or preset['data_root']
@@ -450,14 +496,18 @@ def main(argv=None):
         for seed in args.seeds:
             key = f'final | {name} | seed {seed}'
             run_dir = osp.join(work_root, 'final', slug(key))
-            todo[key] = (lambda n=name, s=seed, d=run_dir, sc=sched:
-                         fine_tune_cfg(
-                             n, data_root=args.data_root,
-                             checkpoint=args.checkpoint, work_dir=d,
-                             lr=sc['lr'], epochs=sc['epochs'],
-                             batch_size=args.batch_size, seed=s,
-                             val_interval=args.val_interval,
-                             preprocessor=preset['preprocessor']), run_dir)
+            todo[key] = (
+                lambda n=name, s=seed, d=run_dir, sc=sched: fine_tune_cfg(
+                    n,
+                    data_root=args.data_root,
+                    checkpoint=args.checkpoint,
+                    work_dir=d,
+                    lr=sc['lr'],
+                    epochs=sc['epochs'],
+                    batch_size=args.batch_size,
+                    seed=s,
+                    val_interval=args.val_interval,
+                    preprocessor=preset['preprocessor']), run_dir)
     results = runs.run(todo)
     n_test = count_images(args.data_root, 'test')
     report.append(

@@ -77,15 +77,26 @@ def curves(groups):
 def _band(ax, x, values, label, color):
     mean = values.mean(axis=0)
     n = values.shape[0]
-    ax.plot(x, mean, color=color, lw=1.8,
-            label=f'{label} (mean of {n} seeds, band min-max)'
-            if n > 1 else label)
+    ax.plot(
+        x,
+        mean,
+        color=color,
+        lw=1.8,
+        label=f'{label} (mean of {n} seeds, band min-max)' if n > 1 else label)
     if n > 1:
-        ax.fill_between(x, values.min(axis=0), values.max(axis=0),
-                        color=color, alpha=0.2, lw=0)
+        ax.fill_between(
+            x,
+            values.min(axis=0),
+            values.max(axis=0),
+            color=color,
+            alpha=0.2,
+            lw=0)
 
 
-def plot(final, select=None, out='curves.png', title=None,
+def plot(final,
+         select=None,
+         out='curves.png',
+         title=None,
          split_name='validation'):
     import matplotlib
     matplotlib.use('Agg')
@@ -105,20 +116,33 @@ def plot(final, select=None, out='curves.png', title=None,
         print(f'{label}: final {split_name} top-1 '
               f'{top1[:, -1].mean():.2f} (min {top1[:, -1].min():.2f}, max '
               f'{top1[:, -1].max():.2f}, {top1.shape[0]} runs)')
-    axes[0].set(xlabel='epoch', ylabel=f'top-1 (%), {split_name}',
-                title=f'{split_name} top-1')
-    axes[1].set(xlabel='epoch', ylabel=f'top-1 (%), {split_name}',
-                title='second half (zoom)')
-    axes[2].set(xlabel='epoch', ylabel='training loss (epoch mean)',
-                title='training loss (all terms)')
+    axes[0].set(
+        xlabel='epoch',
+        ylabel=f'top-1 (%), {split_name}',
+        title=f'{split_name} top-1')
+    axes[1].set(
+        xlabel='epoch',
+        ylabel=f'top-1 (%), {split_name}',
+        title='second half (zoom)')
+    axes[2].set(
+        xlabel='epoch',
+        ylabel='training loss (epoch mean)',
+        title='training loss (all terms)')
     if select:
         sel = curves(select)
         for i, (label, (ep, top1, _, _)) in enumerate(sel.items()):
             style = '-' if label.startswith('CE') else '--'
-            axes[3].plot(ep, top1[0], style, lw=1.2, label=label,
-                         color=colors[i % len(colors)])
-        axes[3].set(xlabel='epoch', ylabel='top-1 (%), held-out train',
-                    title='selection grid (held-out training images)')
+            axes[3].plot(
+                ep,
+                top1[0],
+                style,
+                lw=1.2,
+                label=label,
+                color=colors[i % len(colors)])
+        axes[3].set(
+            xlabel='epoch',
+            ylabel='top-1 (%), held-out train',
+            title='selection grid (held-out training images)')
         axes[3].legend(fontsize=6, ncol=2)
     for ax in axes[:3]:
         ax.legend(fontsize=7)
@@ -135,12 +159,20 @@ def plot(final, select=None, out='curves.png', title=None,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('work_dir', nargs='?',
-                        help='an effect-benchmark work dir (results.json)')
-    parser.add_argument('--run', nargs=2, action='append', default=[],
-                        metavar=('LABEL', 'RUN_DIR'))
-    parser.add_argument('--variants', nargs='+',
-                        help='final-run variants to draw (default: all)')
+    parser.add_argument(
+        'work_dir',
+        nargs='?',
+        help='an effect-benchmark work dir (results.json)')
+    parser.add_argument(
+        '--run',
+        nargs=2,
+        action='append',
+        default=[],
+        metavar=('LABEL', 'RUN_DIR'))
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        help='final-run variants to draw (default: all)')
     parser.add_argument('--no-selection', action='store_true')
     parser.add_argument('--split-name', default='test split')
     parser.add_argument('--title')

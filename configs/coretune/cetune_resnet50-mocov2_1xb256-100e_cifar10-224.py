@@ -21,8 +21,7 @@ model = dict(
     backbone=dict(
         frozen_stages=-1,
         init_cfg=dict(
-            type='Pretrained', checkpoint=csl_checkpoint,
-            prefix='backbone.')),
+            type='Pretrained', checkpoint=csl_checkpoint, prefix='backbone.')),
     head=dict(num_classes=10, in_channels=2048, topk=(1, )))
 
 # MoCo-v2 was pretrained on ImageNet: use its normalisation.

@@ -25,8 +25,7 @@ model = dict(
         out_indices=(3, ),
         style='pytorch',
         init_cfg=dict(
-            type='Pretrained', checkpoint=csl_checkpoint,
-            prefix='backbone.')),
+            type='Pretrained', checkpoint=csl_checkpoint, prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
@@ -70,7 +69,10 @@ val_dataloader = dict(
         data_prefix='test',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
-val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='FeatureScatter')]
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(type='FeatureScatter')
+]
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 

@@ -1,2 +1,0 @@
-# mmseg-convention alias of coretune_deeplabv3_voc.py
-_base_ = './coretune_deeplabv3_voc.py'

@@ -1,0 +1,129 @@
+"""The package as users install it: a wheel that ships the configs, the
+``coretune_mm::`` scope, and the files an OpenMMLab project carries."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+
+import yaml
+from conftest import CONFIG_DIR, REPO_ROOT
+
+CLS_CFG = 'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'
+SEG_CFG = ('coretune/coretune_deeplabv3plus_r50-d8-csl_4xb4-20k_'
+           'voc12aug-512x512.py')
+
+CHECK = textwrap.dedent(f"""
+    import os, sys
+    import coretune_mm
+    # the wheel's copy, not the checkout's editable one
+    assert coretune_mm.__file__.startswith(sys.argv[1]), coretune_mm.__file__
+    from mmengine.config import Config
+    from mmengine.hub import get_config
+    cfg = get_config('coretune_mm::{CLS_CFG}')
+    assert cfg.model.head.type == 'CoreContrastiveClsHead', cfg.model.head
+    with open('my_config.py', 'w') as f:
+        f.write("_base_ = ['coretune_mm::{SEG_CFG}']\\n"
+                "model = dict(decode_head=dict(max_pixels=512))\\n")
+    cfg = Config.fromfile('my_config.py')
+    head = cfg.model.decode_head
+    assert head.type == 'CoreContrastiveSegHead', head
+    assert head.wrapped_type == 'DepthwiseSeparableASPPHead'
+    assert head.max_pixels == 512
+    assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+    print('scope configs OK')
+    """)
+
+
+def test_wheel_install_resolves_configs_by_scope(tmp_path):
+    # build from a copy: the build must not write into the checkout
+    src = tmp_path / 'src'
+    shutil.copytree(
+        REPO_ROOT,
+        src,
+        ignore=shutil.ignore_patterns('.venv', '.git', 'work_dirs', 'build',
+                                      'dist', '*.egg-info', '.mim',
+                                      '__pycache__', '.pytest_cache'))
+    subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+        '--no-build-isolation', '-w',
+        str(tmp_path / 'wheels'),
+        str(src)
+    ],
+                   check=True,
+                   capture_output=True)
+    wheel, = (tmp_path / 'wheels').glob('coretune_mm-*.whl')
+
+    # a fresh virtualenv that sees the current site-packages (the mm stack)
+    # behind its own
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip',
+                    str(venv)],
+                   check=True)
+    py = venv / 'bin' / 'python'
+    site = subprocess.run([
+        str(py), '-c', 'import sysconfig; print(sysconfig.get_path("purelib"))'
+    ],
+                          check=True,
+                          capture_output=True,
+                          text=True).stdout.strip()
+    with open(osp.join(site, 'zz_current_site.pth'), 'w') as f:
+        f.write('import site; site.addsitedir('
+                f'{sysconfig.get_path("purelib")!r})\n')
+    subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
+        '--no-index', '--target', site,
+        str(wheel)
+    ],
+                   check=True,
+                   capture_output=True)
+    shipped = osp.join(site, 'coretune_mm', '.mim', 'configs', CLS_CFG)
+    assert osp.isfile(shipped)
+    assert osp.isfile(osp.join(site, 'coretune_mm', '.mim', 'model-index.yml'))
+
+    # from a directory outside the repository
+    work = tmp_path / 'elsewhere'
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    proc = subprocess.run([str(py), '-c', CHECK, site],
+                          cwd=work,
+                          env=env,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'scope configs OK' in proc.stdout
+
+
+def test_metafile_lists_every_method_config():
+    index = yaml.safe_load(open(osp.join(REPO_ROOT, 'model-index.yml')))
+    listed = set()
+    for path in index['Import']:
+        meta = yaml.safe_load(open(osp.join(REPO_ROOT, path)))
+        for model in meta['Models']:
+            assert osp.isfile(osp.join(REPO_ROOT, model['Config']))
+            listed.add(osp.relpath(model['Config'], 'configs'))
+            for key in ('Log', 'Report'):
+                if key in model:
+                    assert osp.isfile(osp.join(REPO_ROOT, model[key]))
+    shipped = {
+        f'coretune/{name}'
+        for name in os.listdir(osp.join(CONFIG_DIR, 'coretune'))
+        if name.endswith('.py')
+    }
+    assert listed == shipped
+
+
+def test_licence_and_citation():
+    licence = open(osp.join(REPO_ROOT, 'LICENSE')).read()
+    assert 'Apache License' in licence and 'Version 2.0' in licence
+    cff = yaml.safe_load(open(osp.join(REPO_ROOT, 'CITATION.cff')))
+    assert cff['cff-version'] == '1.2.0' and cff['license'] == 'Apache-2.0'
+    paper = cff['preferred-citation']
+    assert paper['title'].startswith('Unleashing the Power of Contrastive')
+    assert [a['family-names'] for a in paper['authors']
+            ] == ['Zhang', 'Hooi', 'Hu', 'Liang', 'Feng']
+    readme = open(osp.join(REPO_ROOT, 'README.md')).read()
+    assert '@inproceedings{zhang2021unleashing' in readme
+    assert '@misc{coretune_mm' in readme
