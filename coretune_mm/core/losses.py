@@ -183,6 +183,68 @@ def focal_supcon_loss(z: torch.Tensor,
             z_all.sum() * 0.0
 
 
+class _FocalSupConRows(torch.autograd.Function):
+    """Per-anchor sums ``sum_{j in P(i)} (1 - p_ij)^gamma log p_ij`` for the
+    rows ``q`` of the normalised ``z`` against all of ``z``, dense and with a
+    hand-written backward.
+
+    Autograd through the dense ``(A, M)`` expression keeps about five
+    ``(A, M)`` matrices alive until the backward pass; here only the bool
+    positive mask and the ``(A,)`` log-normalisers are kept, and the backward
+    recomputes the similarities (one matmul). With ``s_ik`` the logits,
+    ``g_ij = (1-p_ij)^gamma - gamma (1-p_ij)^(gamma-1) p_ij log p_ij`` on the
+    positive pairs (0 elsewhere) and ``G_i = sum_j g_ij``:
+    ``d row_i / d s_ik = g_ik - p_ik G_i``.
+    """
+
+    @staticmethod
+    def _log_prob(q, z, offset, temperature, lse=None):
+        logits = q @ z.t() / temperature
+        # the anchor itself is not in its own softmax: exp(-inf) = 0
+        logits.diagonal(offset).fill_(float('-inf'))
+        if lse is None:
+            lse = torch.logsumexp(logits, dim=1)
+        return logits - lse.unsqueeze(1), lse
+
+    @staticmethod
+    def forward(ctx, q, z, pos, offset, temperature, gamma):
+        log_prob, lse = _FocalSupConRows._log_prob(q, z, offset, temperature)
+        if gamma == 0:
+            terms = log_prob
+        else:
+            # 1 - p as -expm1(log p) for accuracy
+            weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
+            terms = weight * log_prob if gamma == 1 else \
+                weight.pow(gamma) * log_prob
+        rows = torch.where(pos, terms, terms.new_zeros(())).sum(dim=1)
+        ctx.save_for_backward(q, z, pos, lse)
+        ctx.offset, ctx.temperature, ctx.gamma = offset, temperature, gamma
+        return rows
+
+    @staticmethod
+    def backward(ctx, grad_rows):
+        q, z, pos, lse = ctx.saved_tensors
+        gamma, t = ctx.gamma, ctx.temperature
+        log_prob, _ = _FocalSupConRows._log_prob(q, z, ctx.offset, t, lse)
+        prob = log_prob.exp()  # 0 on the diagonal
+        if gamma == 0:
+            g = pos.to(prob.dtype)
+        else:
+            one_minus = (-torch.expm1(log_prob)).clamp_min(1e-12)
+            lp = log_prob.masked_fill(~pos, 0.0)  # no -inf on the diagonal
+            if gamma == 1:
+                g = one_minus - prob * lp
+            else:
+                g = one_minus.pow(gamma) - gamma * one_minus.pow(gamma -
+                                                                 1) * prob * lp
+            g = g.masked_fill(~pos, 0.0)
+        grad_logits = (g - prob * g.sum(dim=1, keepdim=True)) * \
+            (grad_rows.unsqueeze(1) / t)
+        grad_q = grad_logits @ z if ctx.needs_input_grad[0] else None
+        grad_z = grad_logits.t() @ q if ctx.needs_input_grad[1] else None
+        return grad_q, grad_z, None, None, None, None
+
+
 def _focal_supcon_terms(z: torch.Tensor, keys: torch.Tensor, offset: int,
                         num_rows: int, temperature: float, gamma: float,
                         normalizer: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -190,29 +252,14 @@ def _focal_supcon_terms(z: torch.Tensor, keys: torch.Tensor, offset: int,
     ``z`` (M, d), and whether each has a positive (is an anchor).
 
     Dense over those rows, so no shape depends on the data and nothing is
-    read back from the device.
+    read back from the device (:class:`_FocalSupConRows`).
     """
-    anchors = torch.arange(offset, offset + num_rows, device=z.device)
-    logits = z[offset:offset + num_rows] @ z.t() / temperature  # (A, M)
-    is_self = anchors.unsqueeze(1) == torch.arange(
-        z.shape[0], device=z.device).unsqueeze(0)
-    # log sum_{k != i} exp(z_i.z_k / t)
-    lse = torch.logsumexp(logits.masked_fill(is_self, float('-inf')), dim=1)
     k = row_keys(keys)
     mine = k[offset:offset + num_rows]
-    pos = ((mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])) & ~is_self
-    log_prob = logits - lse.unsqueeze(1)
-    if gamma == 0:
-        terms = log_prob
-    else:
-        # 1 - p_ij as -expm1(log p) for accuracy; the clamp keeps the
-        # gradient of (1 - p)^gamma finite for gamma < 1 when p -> 1 (and
-        # the unused diagonal entries finite).
-        weight = (-torch.expm1(log_prob)).clamp_min(1e-12)
-        if gamma != 1:
-            weight = weight.pow(gamma)
-        terms = weight * log_prob
-    per_anchor = torch.where(pos, terms, terms.new_zeros(())).sum(dim=1)
+    pos = (mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])
+    pos.diagonal(offset).fill_(False)  # j != i
+    per_anchor = _FocalSupConRows.apply(z[offset:offset + num_rows], z, pos,
+                                        offset, temperature, gamma)
     num_pos = pos.sum(dim=1)
     if normalizer == 'official':
         per_anchor = -per_anchor / z.shape[0]
