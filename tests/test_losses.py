@@ -227,3 +227,15 @@ def test_hand_written_backward_matches_numerical_gradient(gamma):
     pos.diagonal(2).fill_(False)
     assert torch.autograd.gradcheck(
         lambda z: _FocalSupConRows.apply(z[2:7], z, pos, 2, 0.3, gamma), (z, ))
+
+
+def test_a_single_row_gives_a_zero_loss_and_zero_gradient():
+    """One row in the whole contrast (a batch of one without mixing): no
+    positive, a graph-connected 0, and a finite (zero) gradient."""
+    z = unit_rows(1, 4).requires_grad_()
+    loss = focal_supcon_loss(z, one_hot([2], 3))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() == 0
+    head_loss = CoreLoss()(torch.randn(1, 3), z, one_hot([2], 3))
+    assert all(torch.isfinite(v) for v in head_loss.values())

@@ -203,7 +203,10 @@ class _FocalSupConRows(torch.autograd.Function):
         # the anchor itself is not in its own softmax: exp(-inf) = 0
         logits.diagonal(offset).fill_(float('-inf'))
         if lse is None:
-            lse = torch.logsumexp(logits, dim=1)
+            # a row alone in the contrast (M = 1) has nothing in its
+            # softmax: a finite lse keeps its (unused) entries NaN-free
+            lse = torch.logsumexp(
+                logits, dim=1).clamp_min(torch.finfo(logits.dtype).min)
         return logits - lse.unsqueeze(1), lse
 
     @staticmethod
