@@ -189,29 +189,23 @@ class _FocalSupConRows(torch.autograd.Function):
     hand-written backward.
 
     Autograd through the dense ``(A, M)`` expression keeps about five
-    ``(A, M)`` matrices alive until the backward pass; here only the bool
-    positive mask and the ``(A,)`` log-normalisers are kept, and the backward
-    recomputes the similarities (one matmul). With ``s_ik`` the logits,
+    ``(A, M)`` matrices alive until the backward pass; here only ``log p``
+    and the bool positive mask are kept. With ``s_ik`` the logits,
     ``g_ij = (1-p_ij)^gamma - gamma (1-p_ij)^(gamma-1) p_ij log p_ij`` on the
     positive pairs (0 elsewhere) and ``G_i = sum_j g_ij``:
     ``d row_i / d s_ik = g_ik - p_ik G_i``.
     """
 
     @staticmethod
-    def _log_prob(q, z, offset, temperature, lse=None):
+    def forward(ctx, q, z, pos, offset, temperature, gamma):
         logits = q @ z.t() / temperature
         # the anchor itself is not in its own softmax: exp(-inf) = 0
         logits.diagonal(offset).fill_(float('-inf'))
-        if lse is None:
-            # a row alone in the contrast (M = 1) has nothing in its
-            # softmax: a finite lse keeps its (unused) entries NaN-free
-            lse = torch.logsumexp(
-                logits, dim=1).clamp_min(torch.finfo(logits.dtype).min)
-        return logits - lse.unsqueeze(1), lse
-
-    @staticmethod
-    def forward(ctx, q, z, pos, offset, temperature, gamma):
-        log_prob, lse = _FocalSupConRows._log_prob(q, z, offset, temperature)
+        # a row alone in the contrast (M = 1) has nothing in its softmax: a
+        # finite normaliser keeps its (unused) entries NaN-free
+        lse = torch.logsumexp(
+            logits, dim=1).clamp_min(torch.finfo(logits.dtype).min)
+        log_prob = logits.sub_(lse.unsqueeze(1))
         if gamma == 0:
             terms = log_prob
         else:
@@ -220,15 +214,16 @@ class _FocalSupConRows(torch.autograd.Function):
             terms = weight * log_prob if gamma == 1 else \
                 weight.pow(gamma) * log_prob
         rows = torch.where(pos, terms, terms.new_zeros(())).sum(dim=1)
-        ctx.save_for_backward(q, z, pos, lse)
-        ctx.offset, ctx.temperature, ctx.gamma = offset, temperature, gamma
+        # one (A, M) matrix is kept (not the ~5 of autograd's graph), which
+        # spares the backward a second similarity matmul
+        ctx.save_for_backward(q, z, pos, log_prob)
+        ctx.temperature, ctx.gamma = temperature, gamma
         return rows
 
     @staticmethod
     def backward(ctx, grad_rows):
-        q, z, pos, lse = ctx.saved_tensors
+        q, z, pos, log_prob = ctx.saved_tensors
         gamma, t = ctx.gamma, ctx.temperature
-        log_prob, _ = _FocalSupConRows._log_prob(q, z, ctx.offset, t, lse)
         prob = log_prob.exp()  # 0 on the diagonal
         if gamma == 0:
             g = pos.to(prob.dtype)
