@@ -180,22 +180,29 @@ def test_core_loss_keys_and_eta():
     assert out['loss_con'].item() == 0.0
     with pytest.raises(ValueError, match='must describe the same rows'):
         CoreLoss()(logits, z[:5], y)
+    with pytest.raises(ValueError, match='nonfinite must be one of'):
+        CoreLoss(nonfinite='ignore')
     with pytest.raises(ValueError, match='eta must be >= 0'):
         CoreLoss(eta=-1)
 
 
-def test_target_groups_are_exact_row_equality():
-    from coretune_mm.core.losses import target_groups
+def test_positive_mask_is_row_equality():
+    """The focal loss's positives (two float64 row keys, no host read)
+    are exactly the pairs of identical rows, here at 1000 classes and with
+    two rows 1 ulp apart in one far class."""
+    from coretune_mm.core.losses import positive_mask
     g = torch.Generator().manual_seed(0)
     base = torch.softmax(torch.randn(6, 1000, generator=g), dim=1)
     targets = base[torch.randint(0, 6, (50, ), generator=g)]
     # a row differing from another in one far class only, by 1 ulp
     targets[0] = targets[1]
     targets[0, 999] = torch.nextafter(targets[0, 999], torch.tensor(1.0))
-    group = target_groups(targets)
+    pos = positive_mask(targets)
     same = (targets.unsqueeze(0) == targets.unsqueeze(1)).all(-1)
-    assert torch.equal(group.unsqueeze(0) == group.unsqueeze(1), same)
-    assert group[0] != group[1]
+    assert torch.equal(pos, same & ~torch.eye(50, dtype=torch.bool))
+    assert not pos[0, 1]
+    # a block of rows (offset 10, 20 rows) is the same block of the mask
+    assert torch.equal(positive_mask(targets, 10, 20), pos[10:30])
 
 
 def test_counts_mask_out_the_rows_after_the_valid_ones():

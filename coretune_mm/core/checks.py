@@ -64,9 +64,7 @@ def labels_to_targets(labels: torch.Tensor,
             f'label values must lie in [0, {num_classes - 1}] for '
             f'num_classes={num_classes}; got min {int(labels.min())}, max '
             f'{int(labels.max())}')
-    targets = torch.zeros(
-        labels.shape[0], num_classes, dtype=dtype, device=labels.device)
-    return targets.scatter_(1, labels.long().unsqueeze(1), 1.0)
+    return labels_to_targets_unchecked(labels, num_classes, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -79,13 +77,9 @@ BAD_TARGETS = 2
 BAD_LABELS = 4
 
 
-def feature_problems(feats: torch.Tensor,
-                     valid: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``NONFINITE_FEATURES`` if a (valid) row of ``feats`` holds NaN/inf."""
-    bad = ~torch.isfinite(feats).flatten(1).all(dim=1)
-    if valid is not None:
-        bad = bad & valid
-    return bad.any().long() * NONFINITE_FEATURES
+def feature_problems(feats: torch.Tensor) -> torch.Tensor:
+    """``NONFINITE_FEATURES`` if ``feats`` holds NaN/inf."""
+    return (~torch.isfinite(feats).all()).long() * NONFINITE_FEATURES
 
 
 def target_problems(targets: torch.Tensor) -> torch.Tensor:

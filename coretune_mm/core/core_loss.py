@@ -3,7 +3,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from .decision import NONFINITE_MODES
+from .decision import check_nonfinite_mode
 from .losses import (POSITIVE_RULES, check_contrast_params, focal_supcon_loss,
                      soft_target_cross_entropy)
 
@@ -66,9 +66,7 @@ class CoreLoss(nn.Module):
         if positives not in POSITIVE_RULES:
             raise ValueError(f'positives must be one of {POSITIVE_RULES}, '
                              f'got {positives!r}')
-        if nonfinite not in NONFINITE_MODES:
-            raise ValueError(f'nonfinite must be one of {NONFINITE_MODES}, '
-                             f'got {nonfinite!r}')
+        check_nonfinite_mode(nonfinite)
         self.positives = positives
         self.nonfinite = nonfinite
         self.eta = float(eta)

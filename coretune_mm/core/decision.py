@@ -47,12 +47,16 @@ class StepPlan(NamedTuple):
     skip: bool
 
 
-def resolve_nonfinite(mode: str, device_type: str) -> str:
-    """``'auto'`` -> ``'skip'`` under float16 autocast (where an overflow
-    is the loss scaler's business), ``'raise'`` otherwise."""
+def check_nonfinite_mode(mode: str) -> None:
     if mode not in NONFINITE_MODES:
         raise ValueError(f'nonfinite must be one of {NONFINITE_MODES}, got '
                          f'{mode!r}')
+
+
+def resolve_nonfinite(mode: str, device_type: str) -> str:
+    """``'auto'`` -> ``'skip'`` under float16 autocast (where an overflow
+    is the loss scaler's business), ``'raise'`` otherwise."""
+    check_nonfinite_mode(mode)
     if mode != 'auto':
         return mode
     fp16 = (
@@ -64,12 +68,13 @@ def resolve_nonfinite(mode: str, device_type: str) -> str:
 def plan_step(num_rows: Union[int, torch.Tensor],
               problems: torch.Tensor,
               nonfinite: str = 'auto',
-              messages: Dict[int, str] = DEFAULT_MESSAGES,
-              gather: bool = True) -> StepPlan:
+              messages: Dict[int, str] = DEFAULT_MESSAGES) -> StepPlan:
     """Exchange ``(num_rows, problems)`` between ranks and decide.
 
-    A collective when ``gather`` and a process group with more than one
-    rank is initialised: every rank must call it, once per step.
+    A collective when a process group with more than one rank is
+    initialised: every rank must call it, once per step (also when the
+    contrast itself is per rank: a rank raising alone would leave the
+    others waiting in DDP's gradient all-reduce).
 
     Args:
         num_rows: this rank's rows (a Python int or a 0-d tensor).
@@ -77,7 +82,6 @@ def plan_step(num_rows: Union[int, torch.Tensor],
         nonfinite: ``'raise'``, ``'skip'`` or ``'auto'``
             (:func:`resolve_nonfinite`).
         messages: the error text of each problem bit.
-        gather: exchange with the other ranks (the contrast is global).
 
     Raises:
         ValueError: on every rank, with the same message, when any rank has
@@ -88,7 +92,7 @@ def plan_step(num_rows: Union[int, torch.Tensor],
         torch.as_tensor(num_rows, device=problems.device).long().reshape(()),
         problems.long().reshape(())
     ])
-    world = get_world_size() if gather else 1
+    world = get_world_size()
     if world > 1:
         parts = [torch.empty_like(local) for _ in range(world)]
         dist.all_gather(parts, local)

@@ -52,29 +52,6 @@ def positive_keys(targets: torch.Tensor,
     return torch.cat([clean, targets[n:]])
 
 
-def target_groups(targets: torch.Tensor) -> torch.Tensor:
-    """(M,) group id per row: two rows share an id iff their targets are
-    exactly equal (any number of classes -- unlike the official code's
-    ``labels @ 10**arange(C)`` hashing, which overflows for C > 19).
-
-    Rows are keyed by a fixed float64 projection (identical rows give
-    identical keys), grouped with a 1-D ``torch.unique``, and the grouping
-    is verified exactly; on a (measure-zero) key collision it falls back to
-    the slower row-wise ``torch.unique(dim=0)``.
-    """
-    num_classes = targets.shape[1]
-    weights = torch.arange(
-        1, num_classes + 1, dtype=torch.float64,
-        device=targets.device).mul_(0.6180339887498949).frac_().add_(1.0)
-    keys = (targets.double() * weights).sum(dim=1)
-    _, group = torch.unique(keys, return_inverse=True)
-    first = torch.empty_like(group).scatter_(
-        0, group, torch.arange(group.numel(), device=group.device))
-    if bool((targets == targets[first[group]]).all()):
-        return group
-    return torch.unique(targets, dim=0, return_inverse=True)[1]
-
-
 def row_keys(targets: torch.Tensor) -> torch.Tensor:
     """(M, 2) float64 keys: two fixed projections of each target row.
 
@@ -82,8 +59,9 @@ def row_keys(targets: torch.Tensor) -> torch.Tensor:
     each row, the same arithmetic for every row -- not a matmul, whose
     blocking may round identical rows differently); distinct one-hot or
     mixed rows get different keys unless both irrational-weight projections
-    coincide at once (about a 2^-50 event per pair). Unlike
-    :func:`target_groups` this needs no device sync.
+    coincide at once (about a 2^-50 event per pair). Any number of classes
+    (unlike the official code's ``labels @ 10**arange(C)``, which overflows
+    for C > 19), and no device sync.
     """
     ar = torch.arange(
         1, targets.shape[1] + 1, dtype=torch.float64, device=targets.device)
@@ -91,6 +69,21 @@ def row_keys(targets: torch.Tensor) -> torch.Tensor:
     return torch.stack([(t * ar.mul(w).frac_().add_(1.0)).sum(dim=1)
                         for w in (0.6180339887498949, 0.4142135623730951)],
                        dim=1)
+
+
+def positive_mask(keys: torch.Tensor,
+                  offset: int = 0,
+                  num_rows: Optional[int] = None) -> torch.Tensor:
+    """(A, M) bool: row ``offset + i`` and row ``j`` of ``keys`` (M, C) are
+    positives -- identical key rows (:func:`row_keys`), ``j != offset + i``.
+    ``num_rows`` (A) defaults to the rows from ``offset`` on."""
+    if num_rows is None:
+        num_rows = keys.shape[0] - offset
+    k = row_keys(keys)
+    mine = k[offset:offset + num_rows]
+    pos = (mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])
+    pos.diagonal(offset).fill_(False)
+    return pos
 
 
 def focal_supcon_loss(z: torch.Tensor,
@@ -179,8 +172,9 @@ def focal_supcon_loss(z: torch.Tensor,
             dist.all_reduce(num_anchors)  # anchors of every rank, no sync
         # 0 anchors (anywhere) -> 0, connected to the graph
         scale = world_size / num_anchors.clamp_min(1)
-        return (terms * is_anchor).sum() * scale + connected + \
-            z_all.sum() * 0.0
+        # z_all is an input of the rows' Function, so every rank (also one
+        # with no rows of its own) runs the gather's backward collective
+        return (terms * is_anchor).sum() * scale + connected
 
 
 class _FocalSupConRows(torch.autograd.Function):
@@ -252,10 +246,7 @@ def _focal_supcon_terms(z: torch.Tensor, keys: torch.Tensor, offset: int,
     Dense over those rows, so no shape depends on the data and nothing is
     read back from the device (:class:`_FocalSupConRows`).
     """
-    k = row_keys(keys)
-    mine = k[offset:offset + num_rows]
-    pos = (mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])
-    pos.diagonal(offset).fill_(False)  # j != i
+    pos = positive_mask(keys, offset, num_rows)
     per_anchor = _FocalSupConRows.apply(z[offset:offset + num_rows], z, pos,
                                         offset, temperature, gamma)
     num_pos = pos.sum(dim=1)

@@ -87,6 +87,12 @@ class CoreContrastiveClsHead(ClsHead):
                                         proj_channels)
         self.mixup = mixup if isinstance(mixup, nn.Module) else \
             MODELS.build(mixup)
+        # the errors of the step's collective input check (plan_step)
+        self._step_messages = {
+            **DEFAULT_MESSAGES, BAD_LABELS:
+            f'label values must lie in [0, {num_classes - 1}] for '
+            f'num_classes={num_classes}'
+        }
 
     @property
     def core_loss(self) -> nn.Module:
@@ -141,11 +147,6 @@ class CoreContrastiveClsHead(ClsHead):
         h = self.pre_logits(feats)
         targets, problems = self.get_targets(
             data_samples, h.device, return_problems=True)
-        messages = {
-            **DEFAULT_MESSAGES, BAD_LABELS:
-            f'label values must lie in [0, {self.num_classes - 1}] for '
-            f'num_classes={self.num_classes}'
-        }
         losses, logits = core_tuning_step(
             h,
             targets,
@@ -154,7 +155,7 @@ class CoreContrastiveClsHead(ClsHead):
             self.projector,
             self.core_loss,
             problems=problems,
-            messages=messages)
+            messages=self._step_messages)
         if self.cal_acc:
             clean = logits[:h.shape[0]].detach()
             # thrs=(None,): no score threshold (mmpretrain's default of 0

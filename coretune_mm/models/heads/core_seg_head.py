@@ -9,7 +9,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
 from ...core import ProjectionHead, core_tuning_step
-from ...core.checks import (BAD_LABELS, feature_problems,
+from ...core.checks import (BAD_LABELS, feature_problems, label_problems,
                             labels_to_targets_unchecked)
 from ...core.decision import DEFAULT_MESSAGES, plan_step
 from ...core.generators import LazyGenerator
@@ -175,6 +175,13 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             MODELS.build(mixup)
         self.core_loss = core_loss if isinstance(core_loss, nn.Module) else \
             MODELS.build(core_loss)
+        # the errors of the step's collective input check (plan_step)
+        self._step_messages = {
+            **DEFAULT_MESSAGES, BAD_LABELS:
+            'segmentation labels must lie in '
+            f'[0, {self.num_classes - 1}] or be '
+            f'ignore_index={self.ignore_index}'
+        }
 
     def forward_with_features(
             self,
@@ -220,15 +227,15 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         seg_label = F.interpolate(
             seg_label.float(), size=feats.shape[2:],
             mode='nearest').long().flatten()
-        bad = (seg_label != self.ignore_index) & (
-            (seg_label < 0) | (seg_label >= self.num_classes))
         order, num = sample_pixel_order(
             seg_label,
             self.num_classes,
             self.max_pixels,
             ignore_index=self.ignore_index,
             generator=self._sample_generator.get(seg_label.device))
-        return seg_label, order, num, bad.any().long() * BAD_LABELS
+        return seg_label, order, num, label_problems(seg_label,
+                                                     self.num_classes,
+                                                     self.ignore_index)
 
     def sample_features(
             self, feats: torch.Tensor,
@@ -271,15 +278,9 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         candidates = order[:min(order.numel(), self.max_pixels)]
         pixels = self._gather_pixels(feats, candidates)
         problems = problems | feature_problems(pixels)
-        messages = {
-            **DEFAULT_MESSAGES, BAD_LABELS:
-            'segmentation labels must lie in '
-            f'[0, {self.num_classes - 1}] or be '
-            f'ignore_index={self.ignore_index}'
-        }
         plan = plan_step(num, problems,
                          getattr(self.core_loss, 'nonfinite', 'auto'),
-                         messages)
+                         self._step_messages)
         count = plan.counts[plan.rank]
         labels = seg_label[candidates[:max(count, 1)]]
         if count == 0:
