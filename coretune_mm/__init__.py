@@ -6,11 +6,12 @@ registers every component in the OpenMMLab registries, the
 and allow-lists the mmengine checkpoint types for torch's weights-only
 loading.
 """
+from . import models
 from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
                    soft_target_cross_entropy)
 from .engine import ContrastiveInitHook, IterationSeedHook, PooledFeatureHook
 from .evaluation import FeatureScatter
-from .models import CoreContrastiveClsHead, CoreContrastiveSegHead
+from .models import *  # noqa: F401,F403  the heads of the installed libraries
 from .utils import allow_mmengine_checkpoints, register_config_scope
 from .version import __version__
 
@@ -22,8 +23,14 @@ allow_mmengine_checkpoints()
 register_config_scope()
 
 __all__ = [
-    'CoreContrastiveClsHead', 'CoreContrastiveSegHead', 'CoreLoss',
-    'ContrastiveInitHook', 'FeatureScatter', 'IterationSeedHook',
+    'CoreLoss', 'ContrastiveInitHook', 'FeatureScatter', 'IterationSeedHook',
     'PooledFeatureHook', 'HardMixup', 'ProjectionHead', 'focal_supcon_loss',
     'soft_target_cross_entropy', '__version__'
 ]
+__all__ += models.__all__  # the heads of the installed libraries
+
+
+def __getattr__(name):
+    if name in models.LIBRARIES.values():
+        raise models.missing_head(name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -41,7 +41,7 @@ def test_loss_keys_and_gradients():
     head = MODELS.build(DEFAULT_ARGS)
     feats = torch.randn(8, 16, requires_grad=True)
     losses = head.loss((feats, ), samples([0, 1, 2, 3, 0, 1, 2, 3]))
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['loss_con'] > 0
     sum(losses.values()).backward()
@@ -59,7 +59,9 @@ def test_cal_acc_reads_clean_rows():
     labels = head((feats, )).argmax(1).tolist()
     labels[0] = (labels[0] + 1) % 4  # 5 of 6 right
     losses = head.loss((feats, ), samples(labels))
-    assert set(losses) == {'loss_ce_mix', 'loss_con', 'accuracy_top-1'}
+    assert set(losses) == {
+        'loss_ce_mix', 'loss_con', 'con_unscaled', 'accuracy_top-1'
+    }
     assert losses['accuracy_top-1'].item() == pytest.approx(500 / 6)
 
 
@@ -79,7 +81,7 @@ def test_soft_gt_score_from_mmpretrain_mixup():
     assert (scores.max(dim=1).values < 1).any()  # really mixed
     head = MODELS.build(DEFAULT_ARGS)
     losses = head.loss((torch.randn(6, 16), ), data_samples)
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -96,10 +98,10 @@ def test_predict_is_plain_linear_classifier():
 def test_one_class_batch_and_batch_of_one():
     head = MODELS.build(DEFAULT_ARGS)
     losses = head.loss((torch.randn(4, 16), ), samples([2, 2, 2, 2]))
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert all(torch.isfinite(v) for v in losses.values())
     losses = head.loss((torch.randn(1, 16), ), samples([3]))
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -156,7 +158,7 @@ def test_full_classifier_train_step(backbone, neck, dim):
     model.train()
     processed = model.data_preprocessor(data, True)
     losses = model(**processed, mode='loss')
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     sum(losses.values()).backward()
     grads = [p.grad for p in model.backbone.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
@@ -280,3 +282,29 @@ def test_positive_rules_agree_on_hard_labels():
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="positives must be one of"):
         CoreLoss(positives='soft')
+
+
+def test_head_swap_on_a_stock_config_trains_or_names_the_fix(tmp_path):
+    """Only ``type`` of mmpretrain's stock LinearClsHead changed (no
+    ``_delete_``): the inherited plain CrossEntropyLoss is replaced by
+    CoreLoss with a warning and a training step runs; an inherited loss
+    that Core-tuning would drop silently (label smoothing) is refused at
+    build time, naming the fix."""
+    from mmengine.config import Config
+    path = tmp_path / 'swap.py'
+    path.write_text("_base_ = 'mmpretrain::resnet/resnet18_8xb16_cifar10.py'\n"
+                    "custom_imports = dict(imports=['coretune_mm'])\n"
+                    "model = dict(head=dict(type='CoreContrastiveClsHead'))\n")
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.head.loss.type == 'CrossEntropyLoss'
+    with pytest.warns(UserWarning, match='ignoring loss='):
+        model = MODELS.build(cfg.model)
+    assert isinstance(model.head.core_loss, CoreLoss)
+    data = dict(
+        inputs=torch.rand(8, 3, 32, 32) * 255,
+        data_samples=samples(torch.arange(8) % 4))
+    losses = model(**model.data_preprocessor(data, True), mode='loss')
+    assert {'loss_ce_mix', 'loss_con', 'con_unscaled'} <= set(losses)
+    cfg.model.head.loss = dict(type='LabelSmoothLoss', label_smooth_val=0.1)
+    with pytest.raises(ValueError, match='_delete_=True'):
+        MODELS.build(cfg.model)

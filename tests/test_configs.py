@@ -66,7 +66,7 @@ def test_core_config_builds_and_steps(path):
         data_samples=[DataSample().set_gt_label(c) for c in (0, 1, 1, 2)])
     processed = model.data_preprocessor(data, True)
     losses = model(**processed, mode='loss')
-    assert set(losses) == {'loss_ce_mix', 'loss_con'}
+    assert set(losses) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 import torchvision
-from conftest import CONFIG_DIR, MOCO_CKPT, load_tool, require_shared
+from conftest import CONFIG_DIR, MOCO_CKPT, load_tool, require_data
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -149,7 +149,7 @@ def test_mismatching_backbones_fail_loudly(tmp_path, capsys):
 
 
 def test_real_mmpretrain_moco_checkpoint(tmp_path, capsys):
-    require_shared(MOCO_CKPT)
+    require_data(MOCO_CKPT)
     dst = tmp_path / 'backbone.pth'
     cfg = osp.join(
         CONFIG_DIR,
@@ -204,7 +204,7 @@ def test_unsafe_checkpoint_needs_the_flag(tmp_path, capsys):
 
 
 def test_mmengine_checkpoint_loads_weights_only():
-    """The shared mmengine checkpoint (message hub: HistoryBuffer, numpy)
+    """A real mmengine checkpoint (message hub: HistoryBuffer, numpy)
     loads weights-only without any flag or environment variable, and the
     allow-listed getattr serves HistoryBuffer statistics only."""
     import os
@@ -212,7 +212,7 @@ def test_mmengine_checkpoint_loads_weights_only():
 
     from coretune_mm.utils.safe_load import (_history_buffer_getattr,
                                              load_checkpoint_file)
-    require_shared(MOCO_CKPT)
+    require_data(MOCO_CKPT)
     assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
     ckpt = torch.load(MOCO_CKPT, map_location='cpu')  # torch's default
     assert 'backbone.conv1.weight' in ckpt['state_dict']

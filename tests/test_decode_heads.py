@@ -207,7 +207,7 @@ def test_decode_head_is_served_or_refused_at_build(name):
     plain = run_loss(MODELS.build(dict(head_args(name), type=name)), name)
     head = MODELS.build(cfg)
     losses = run_loss(head, name)
-    assert {'loss_ce_mix', 'loss_con'} <= set(losses)
+    assert {'loss_ce_mix', 'loss_con', 'con_unscaled'} <= set(losses)
     # the wrapped head's own loss terms are all still there
     assert set(plain) <= set(losses)
     assert all(torch.isfinite(v).all() for v in losses.values())

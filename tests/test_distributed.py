@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, NUM_CLASSES,
                       REPO_ROOT, VOC_ROOT, feature_pyramid, one_hot,
-                      random_labels, require_shared, seg_samples)
+                      random_labels, require_data, seg_samples)
 
 from coretune_mm import CoreLoss, focal_supcon_loss
 
@@ -121,7 +121,7 @@ def test_ddp_matches_one_process_on_concatenated_batch(case, tmp_path):
     run_workers(ddp_worker, case, init_state, str(tmp_path))
     for rank in range(WORLD):
         out = torch.load(tmp_path / f'rank{rank}.pt', weights_only=False)
-        assert out['keys'] == ['loss_ce_mix', 'loss_con']
+        assert out['keys'] == ['con_unscaled', 'loss_ce_mix', 'loss_con']
         for k, v in ref.items():
             assert out['loss'][k].item() == pytest.approx(
                 v.item(), abs=1e-5), k
@@ -243,7 +243,7 @@ def test_seg_ddp_contrast_is_the_one_process_contrast_of_valid_rows(
     run_workers(seg_worker, case, str(tmp_path))
     outs = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
     assert outs[0]['keys'] == outs[1]['keys'] == [
-        'acc_seg', 'loss_ce', 'loss_ce_mix', 'loss_con'
+        'acc_seg', 'con_unscaled', 'loss_ce', 'loss_ce_mix', 'loss_con'
     ]
     counts = outs[0]['counts']
     assert outs[1]['counts'] == counts
@@ -302,7 +302,8 @@ def test_nan_on_one_rank_is_decided_on_every_rank(mode, tmp_path):
         assert '(on rank 1 of 2)' in outs[0]['error']
     else:  # both ranks skip: non-finite losses for the loss scaler
         for out in outs:
-            assert set(out['losses']) == {'loss_ce_mix', 'loss_con'}
+            assert set(
+                out['losses']) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
             assert all(v != v for v in out['losses'].values())
 
 
@@ -328,8 +329,8 @@ def launch(script, *args):
 
 
 def test_dist_train_and_test_classification(tmp_path):
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     cfg = osp.join(CONFIG_DIR, 'cpu',
                    'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
     data = [
@@ -353,7 +354,7 @@ def test_dist_train_and_test_classification(tmp_path):
 
 
 def test_dist_train_segmentation_syncbn_config(tmp_path):
-    require_shared(VOC_ROOT)
+    require_data(VOC_ROOT)
     # the full VOC config keeps its SyncBN: on CPU the launcher replaces it
     cfg = osp.join(CONFIG_DIR, 'cpu',
                    'coretune_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py')
@@ -381,8 +382,8 @@ def train_losses(work_dir):
 def test_two_nodes_of_one_process_equal_one_node_of_two(tmp_path):
     """tools/dist_train.sh's multi-node variables: NNODES=2, NODE_RANK 0 and
     1, one process each, on localhost; the run equals a 2-process run."""
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     cfg = osp.join(CONFIG_DIR, 'cpu',
                    'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
     opts = [
@@ -468,3 +469,72 @@ def test_slurm_scripts_call_srun_in_the_openmmlab_form(script, tmp_path):
     assert '--launcher=slurm' in args
     assert (f'--work-dir={fourth}' if tool == 'train.py' else fourth) in args
     assert args[-3:-1] == ['--cfg-options', 'a=1']
+
+
+# --------------------------------------------------------------------------
+# The public loss called directly under DDP, and the draws of every rank
+
+
+def direct_call_worker(rank, port, fn, out_dir):
+    init(rank, port)
+    g = torch.Generator().manual_seed(rank)
+    z = F.normalize(torch.randn(8, 5, generator=g), dim=1).requires_grad_()
+    logits = torch.randn(8, 4, generator=g, requires_grad=True)
+    y = one_hot(torch.arange(8) % 4, 4)
+    if rank == 1:
+        z = z.detach().clone()
+        z[2, 1] = float('nan')
+        z.requires_grad_()
+    try:
+        if fn == 'CoreLoss':
+            losses = CoreLoss(nonfinite='raise')(logits, z, y)
+            out = sum(losses.values())
+        else:
+            out = focal_supcon_loss(z, y, gather_distributed=True)
+        out.backward()
+        result = dict(loss=out.item())
+    except ValueError as err:
+        result = dict(error=str(err))
+    torch.save(result, os.path.join(out_dir, f'rank{rank}.pt'))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('fn', ['CoreLoss', 'focal_supcon_loss'])
+def test_public_loss_called_directly_decides_on_every_rank(fn, tmp_path):
+    """NaN features on rank 1 only, the loss called directly (no head, no
+    plan): both ranks end in time with the same error, naming the rank."""
+    run_workers(direct_call_worker, fn, str(tmp_path), timeout=60)
+    outs = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    assert outs[0] == outs[1]
+    assert 'NaN or inf' in outs[0]['error']
+    assert '(on rank 1 of 2)' in outs[0]['error']
+
+
+def draws_worker(rank, port, out_dir):
+    init(rank, port)
+    from mmengine.runner import set_random_seed
+
+    from coretune_mm import HardMixup
+
+    # mmengine's default seeding: the same seed on every rank (python,
+    # numpy and torch alike)
+    set_random_seed(0)
+    g = torch.Generator().manual_seed(0)  # and the same inputs
+    h = torch.randn(16, 6, generator=g)
+    y = one_hot(torch.arange(16) % 4, 4)
+    rows, targets = HardMixup()(h, y)
+    torch.save(
+        dict(rows=rows, targets=targets),
+        os.path.join(out_dir, f'rank{rank}.pt'))
+    dist.destroy_process_group()
+
+
+def test_ranks_seeded_alike_draw_differently(tmp_path):
+    """Equal seeds and equal inputs on 2 ranks: the clean rows agree, the
+    mixed rows (partners, coefficients) do not -- the global contrast does
+    not see one set of draws copied on every rank."""
+    run_workers(draws_worker, str(tmp_path), timeout=60)
+    a, b = [torch.load(tmp_path / f'rank{r}.pt') for r in range(WORLD)]
+    assert torch.equal(a['rows'][:16], b['rows'][:16])
+    for part in (slice(16, 32), slice(32, 48)):
+        assert not torch.equal(a['rows'][part], b['rows'][part])

@@ -15,8 +15,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, VOC_ROOT,
-                      require_shared)
+from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, VOC_ROOT, require_data
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -94,8 +93,8 @@ def one_batch_step(cfg):
 
 
 def cls_cfg(prefix):
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     cfg = Config.fromfile(
         osp.join(CONFIG_DIR, 'cpu',
                  f'{prefix}_resnet18w16-mocov2_1xb32-20i_cifar10-32.py'))
@@ -104,7 +103,7 @@ def cls_cfg(prefix):
 
 
 def seg_cfg(prefix):
-    require_shared(VOC_ROOT)
+    require_data(VOC_ROOT)
     cfg = Config.fromfile(
         osp.join(CONFIG_DIR, 'cpu',
                  f'{prefix}_deeplabv3plus_r18-d8_1xb2-20i_voc-mini-64.py'))

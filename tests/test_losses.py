@@ -169,14 +169,14 @@ def test_core_loss_keys_and_eta():
     z = unit_rows(6, 5)
     y = one_hot([0, 0, 1, 1, 2, 2], 3)
     out = CoreLoss(eta=0.5, temperature=0.2)(logits, z, y)
-    assert set(out) == {'loss_ce_mix', 'loss_con'}
+    assert set(out) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert out['loss_ce_mix'].item() == pytest.approx(
         soft_target_cross_entropy(logits, y).item())
     assert out['loss_con'].item() == pytest.approx(
         0.5 * focal_supcon_loss(z, y, temperature=0.2).item())
     # nothing to contrast: same keys, zero contrastive term
     out = CoreLoss()(logits[:3], z[:3], y[[0, 2, 4]])
-    assert set(out) == {'loss_ce_mix', 'loss_con'}
+    assert set(out) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert out['loss_con'].item() == 0.0
     with pytest.raises(ValueError, match='must describe the same rows'):
         CoreLoss()(logits, z[:5], y)
@@ -246,3 +246,69 @@ def test_a_single_row_gives_a_zero_loss_and_zero_gradient():
     assert torch.isfinite(z.grad).all() and z.grad.abs().sum() == 0
     head_loss = CoreLoss()(torch.randn(1, 3), z, one_hot([2], 3))
     assert all(torch.isfinite(v) for v in head_loss.values())
+
+
+@pytest.mark.parametrize('num_classes', [10, 100])
+def test_distinct_mixes_are_never_positives(num_classes):
+    """Every pair of classes mixed at the round lambdas CutMix and HardMixup
+    produce (0.5, 0.625, 0.75, 0.8), with one-hot rows and repeated rows:
+    the positives are exactly the pairs of identical rows (the earlier
+    frac(c w) keys took classes (1, 9) and (4, 6) at 0.5 for one target)."""
+    from coretune_mm.core.losses import positive_mask
+    eye = torch.eye(num_classes)
+    a, b = torch.triu_indices(num_classes, num_classes, 1)
+    rows = [eye] + [
+        lam * eye[a] + (1 - lam) * eye[b] for lam in (0.5, 0.625, 0.75, 0.8)
+    ]
+    targets = torch.cat(rows)
+    targets = torch.cat([targets, targets[::997]])  # some identical rows
+    _, ids = torch.unique(targets, dim=0, return_inverse=True)
+    m = targets.shape[0]
+    for start in range(0, m, 2048):
+        num = min(2048, m - start)
+        pos = positive_mask(targets, start, num)
+        same = ids[start:start + num, None] == ids[None, :]
+        same[torch.arange(num), torch.arange(start, start + num)] = False
+        assert torch.equal(pos, same)
+    assert int((ids.bincount() > 1).sum()) == len(range(0, m - 1, 997))
+
+
+def official_focal_supcon(z, targets, t=0.07):
+    """The official code's contrastive loss, restated (one SupCon-style
+    function): rows are positives iff their soft targets are identical;
+    ``l_i = -(1/M) sum_j mask_ij (1 - p_ij) log p_ij`` over all M rows,
+    averaged over the anchors that have a positive."""
+    m = z.shape[0]
+    _, ids = torch.unique(targets, dim=0, return_inverse=True)
+    not_self = 1 - torch.eye(m, dtype=z.dtype)
+    mask = (ids[:, None] == ids[None, :]).to(z.dtype) * not_self
+    logits = z @ z.t() / t
+    logits = logits - logits.max(dim=1, keepdim=True).values
+    log_prob = logits - torch.log(
+        (logits.exp() * not_self).sum(dim=1, keepdim=True))
+    per_row = -((1 - log_prob.exp()) * mask * log_prob).mean(dim=1)
+    return per_row.sum() / (mask.sum(dim=1) > 0).sum()
+
+
+@pytest.mark.parametrize('soft_batch', [False, True])
+def test_public_loss_defaults_are_the_official_loss(soft_batch):
+    """focal_supcon_loss(z, targets) and CoreLoss()(logits, z, targets)
+    without num_clean mean the paper's loss: positives are identical
+    targets -- also for HardMixup's mixed rows, which the 'argmax' rule
+    only re-keys for rows declared clean."""
+    from coretune_mm import HardMixup
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(24, 16, generator=g)
+    y = one_hot(torch.randint(0, 4, (24, ), generator=g), 4)
+    if soft_batch:  # mmpretrain-style Mixup targets on the clean rows
+        y = 0.7 * y + 0.3 * y.roll(1, dims=0)
+    rows, targets = HardMixup(seed=1)(h, y)
+    z = F.normalize(torch.randn(rows.shape[0], 8, generator=g), dim=1)
+    logits = torch.randn(rows.shape[0], 4, generator=g)
+    ref = official_focal_supcon(z.double(), targets.double()).float()
+    assert torch.allclose(focal_supcon_loss(z, targets), ref, atol=1e-6)
+    losses = CoreLoss()(logits, z, targets)
+    assert torch.allclose(losses['loss_con'], 0.1 * ref, atol=1e-7)
+    # the heads declare the clean rows: those are keyed by their class
+    keyed = focal_supcon_loss(z, targets, num_clean=24)
+    assert soft_batch != torch.allclose(keyed, ref, atol=1e-6)

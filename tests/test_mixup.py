@@ -232,3 +232,37 @@ def test_bad_fidelity_options():
         HardMixup(hard_positive='argmin')
     with pytest.raises(ValueError, match="neg_lambda='beta' is not one"):
         HardMixup(neg_lambda='beta')
+
+
+def test_mining_similarities_are_float32_under_bf16_autocast():
+    """Under CPU bf16 autocast the mined indices are those of float32
+    similarities (a bf16 matmul picked another most-similar negative in a
+    few rows of a 64-row batch)."""
+    from coretune_mm.core import mine_hard_pairs
+    h, _, y = batch(n=64, d=256, num_classes=8, seed=5)
+    ref = mine_hard_pairs(h, y, generator=torch.Generator().manual_seed(0))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        # how far bf16 would move them: at least one row differs here
+        hn = F.normalize(h, dim=1)
+        bf16 = (hn @ hn.t()).float()
+        pairs = mine_hard_pairs(
+            h, y, generator=torch.Generator().manual_seed(0))
+    negative = y.argmax(1)[:, None] != y.argmax(1)[None, :]
+    moved = bf16.masked_fill(~negative, float('-inf')).argmax(1)
+    assert not torch.equal(moved, ref.pos_negative)
+    assert torch.equal(pairs.pos_negative, ref.pos_negative)
+    assert torch.equal(pairs.pos_index, ref.pos_index)
+
+
+def test_seeded_mixup_is_reproducible_and_differs_by_rank(monkeypatch):
+    """HardMixup(seed=...) repeats its draws for the same rank and draws
+    differently on another rank (its private stream is seeded with
+    (seed, rank), on the host)."""
+    from coretune_mm.core import generators
+    h, _, y = batch()
+    rows0, _ = HardMixup(seed=2)(h, y)
+    assert torch.equal(HardMixup(seed=2)(h, y)[0], rows0)
+    monkeypatch.setattr(generators, 'current_rank', lambda: 1)
+    rows1, _ = HardMixup(seed=2)(h, y)
+    assert torch.equal(rows0[:24], rows1[:24])
+    assert not torch.equal(rows0[24:], rows1[24:])

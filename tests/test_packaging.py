@@ -8,6 +8,7 @@ import sys
 import sysconfig
 import textwrap
 
+import pytest
 import yaml
 from conftest import CONFIG_DIR, REPO_ROOT
 
@@ -127,3 +128,83 @@ def test_licence_and_citation():
     readme = open(osp.join(REPO_ROOT, 'README.md')).read()
     assert '@inproceedings{zhang2021unleashing' in readme
     assert '@misc{coretune_mm' in readme
+
+
+def run_python(code, cwd):
+    proc = subprocess.run([sys.executable, '-W', 'ignore', '-c', code],
+                          cwd=cwd,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_scoped_configs_resolve_from_any_folder(tmp_path):
+    """With the editable install of `make test` (and the README), a
+    coretune_mm:: path resolves outside the checkout too: get_config and a
+    user config's _base_ (mmengine looked for .mim in site-packages)."""
+    (tmp_path / 'mine.py').write_text(
+        "_base_ = 'coretune_mm::coretune/"
+        "coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'\n")
+    out = run_python(
+        'import coretune_mm\n'
+        'from mmengine.config import Config\n'
+        'from mmengine.hub import get_config\n'
+        "cfg = get_config('coretune_mm::coretune/"
+        "coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')\n"
+        'print(cfg.model.head.type,\n'
+        "      Config.fromfile('mine.py').model.head.type)\n",
+        cwd=tmp_path)
+    assert out.split() == ['CoreContrastiveClsHead'] * 2
+
+
+@pytest.mark.parametrize('blocked', ['mmseg', 'mmpretrain'])
+def test_one_library_alone_serves_its_own_head(blocked, tmp_path):
+    """An mmpretrain-only (or mmseg-only) environment imports the package
+    and builds and trains its own head; the other head names the missing
+    library."""
+    head = dict(
+        mmseg='CoreContrastiveClsHead',
+        mmpretrain='CoreContrastiveSegHead')[blocked]
+    other = dict(
+        mmseg='CoreContrastiveSegHead',
+        mmpretrain='CoreContrastiveClsHead')[blocked]
+    code = f'''
+import sys
+sys.modules[{blocked!r}] = None  # as if not installed
+import torch
+import coretune_mm
+assert {other!r} not in coretune_mm.__all__
+try:
+    coretune_mm.{other}
+    raise SystemExit('no error for the missing head')
+except ImportError as err:
+    assert {blocked!r} in str(err), err
+if {head!r} == 'CoreContrastiveClsHead':
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    head = MODELS.build(dict(type={head!r}, num_classes=3, in_channels=8))
+    feats = (torch.randn(6, 8), )
+    losses = head.loss(feats, [DataSample().set_gt_label(i % 3)
+                               for i in range(6)])
+else:
+    from mmengine.structures import PixelData
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+    head = MODELS.build(dict(type={head!r}, wrapped_type='FCNHead',
+                             in_channels=8, channels=8, num_convs=1,
+                             num_classes=3, norm_cfg=dict(type='BN')))
+    samples = []
+    for i in range(2):
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 8, 8)))
+        s.set_metainfo(dict(img_shape=(8, 8), ori_shape=(8, 8)))
+        samples.append(s)
+    losses = head.loss([torch.randn(2, 8, 8, 8)], samples, None)
+assert 'loss_con' in losses and {blocked!r} not in sys.modules or \\
+    sys.modules[{blocked!r}] is None
+sum(v for k, v in losses.items() if 'loss' in k).backward()
+print('ok')
+'''
+    assert run_python(code, cwd=tmp_path).strip() == 'ok'

@@ -11,8 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT,
-                      require_shared)
+from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, REPO_ROOT, require_data
 
 CFG = osp.join(CONFIG_DIR, 'cpu',
                'coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')
@@ -53,8 +52,8 @@ def logged_losses(work_dir):
 
 
 def test_sigkill_then_resume_repeats_the_uninterrupted_losses(tmp_path):
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
 
     ref_dir = tmp_path / 'uninterrupted'

@@ -1,9 +1,10 @@
-"""Real mmengine Runner fine-tunes on real CIFAR-10 images (../shared)."""
+"""Real mmengine Runner fine-tunes on real images in the CIFAR-10 layout
+(conftest: scikit-learn's digits) from a real mmpretrain MoCo checkpoint."""
 import os.path as osp
 
 import pytest
 import torch
-from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, require_shared
+from conftest import CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, require_data
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -13,9 +14,9 @@ CORE_CFG = osp.join(CONFIG_DIR, 'cpu',
 
 
 def small_run_cfg(path, work_dir, max_iters=4):
-    """A configs/cpu config with absolute ../shared paths, fewer iterations."""
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    """A configs/cpu config on the test data, fewer iterations."""
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     cfg = Config.fromfile(path)
     cfg.work_dir = str(work_dir)
     cfg.model.backbone.init_cfg.checkpoint = MOCO_CKPT
@@ -135,3 +136,61 @@ def test_pooled_feature_hook_uses_forward_hooks_only():
     assert not model.head._forward_hooks and not model._forward_hooks
     with torch.no_grad():
         assert 'pooled_feat' not in model.val_step(batch())[0]
+
+
+def test_train_and_test_tools_take_the_openmmlab_flags(tmp_path):
+    """tools/train.py with mmpretrain's --no-validate, --auto-scale-lr,
+    --no-pin-memory, --no-persistent-workers; tools/test.py with
+    --show-dir and --tta (mmpretrain's flip TTA)."""
+    import glob
+
+    from conftest import load_tool
+    data = [
+        f'{k}.dataset.data_root={require_data(CIFAR_ROOT)}'
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
+    common = data + [
+        f'model.backbone.init_cfg.checkpoint={require_data(MOCO_CKPT)}',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+        'test_dataloader.dataset.indices=[0,500,1000,1500]'
+    ]
+    work_dir = str(tmp_path / 'run')
+    train = load_tool('train.py')
+    with pytest.raises(ValueError, match='base_batch_size'):
+        train.build_config(
+            train.parse_args(
+                [CORE_CFG, '--auto-scale-lr', '--cfg-options', *common]))
+    cfg = train.build_config(
+        train.parse_args([
+            CORE_CFG, '--work-dir', work_dir, '--no-validate',
+            '--auto-scale-lr', '--no-pin-memory', '--no-persistent-workers',
+            '--cfg-options', *common, 'auto_scale_lr.base_batch_size=16'
+        ]))
+    assert cfg.val_cfg is None and cfg.auto_scale_lr.enable
+    assert cfg.train_dataloader.pin_memory is False
+    assert cfg.train_dataloader.persistent_workers is False
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # batch 32 over the base 16: lr doubled; no validation ran
+    assert runner.optim_wrapper.param_groups[0]['initial_lr'] == \
+        pytest.approx(2 * Config.fromfile(CORE_CFG).optim_wrapper.optimizer.lr)
+    assert runner.train_loop.iter == 2
+    assert not any(
+        k.startswith('val/') for k in runner.message_hub.log_scalars)
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+    show = tmp_path / 'shown'
+    test = load_tool('test.py')
+    metrics = test.main([
+        CORE_CFG, ckpt, '--work-dir', work_dir, '--show-dir',
+        str(show), '--cfg-options', *common
+    ])
+    assert 'scatter/ratio' in metrics  # one image per class here: 0
+    assert glob.glob(osp.join(show, '**', '*.png'), recursive=True)
+    with pytest.warns(UserWarning, match='FeatureScatter'):
+        metrics = test.main([
+            CORE_CFG, ckpt, '--work-dir', work_dir, '--tta', '--cfg-options',
+            *common
+        ])
+    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    assert 'scatter/ratio' not in metrics

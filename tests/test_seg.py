@@ -1,12 +1,12 @@
 """Core-tuning in mmseg: the head on several decode heads, pixel sampling,
-and real Runner runs on the real VOC mini set (../shared)."""
+and real Runner runs on a drawn set in the PASCAL VOC layout (conftest)."""
 import copy
 import os.path as osp
 
 import pytest
 import torch
 from conftest import (BN, CONFIG_DIR, NUM_CLASSES, VOC_ROOT, feature_pyramid,
-                      load_tool, random_labels, require_shared, seg_samples)
+                      load_tool, random_labels, require_data, seg_samples)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -71,7 +71,9 @@ def test_head_losses_gradients_and_inference(wrapped):
     head.init_weights()
     feats = feature_pyramid()
     losses = head.loss(feats, seg_samples(random_labels()), None)
-    assert set(losses) == {'loss_ce', 'loss_ce_mix', 'loss_con', 'acc_seg'}
+    assert set(losses) == {
+        'loss_ce', 'loss_ce_mix', 'loss_con', 'con_unscaled', 'acc_seg'
+    }
     assert all(torch.isfinite(losses[k]).all() for k in losses)
     assert losses['loss_con'] > 0 and losses['loss_ce_mix'] > 0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -98,7 +100,9 @@ def test_no_valid_pixel_gives_connected_zeros():
     head = MODELS.build(head_cfg('FCNHead'))
     feats = feature_pyramid()
     losses = head.loss(feats, seg_samples(lab), None)
-    assert set(losses) == {'loss_ce', 'loss_ce_mix', 'loss_con', 'acc_seg'}
+    assert set(losses) == {
+        'loss_ce', 'loss_ce_mix', 'loss_con', 'con_unscaled', 'acc_seg'
+    }
     assert losses['loss_ce_mix'].item() == 0 and losses['loss_con'].item() == 0
     (losses['loss_ce_mix'] + losses['loss_con']).backward()
     # the projector is still in the graph (zero gradient), as DDP needs
@@ -171,9 +175,10 @@ def test_sampling_deterministic_under_seed():
 def test_head_max_pixels_bounds_contrasted_rows():
     head = MODELS.build(head_cfg('FCNHead', ))
     feats = feature_pyramid(size=64)
-    pixels, labels = head.sample_features(feats[-1].detach()[:, :16],
-                                          seg_samples(random_labels(size=64)))
-    assert pixels.shape[0] == 64 and (labels != 255).all()
+    seg_label, order, num, _ = head._sample_order(
+        feats[-1].detach()[:, :16], seg_samples(random_labels(size=64)))
+    assert int(num) == 64 == head.max_pixels
+    assert (seg_label[order[:int(num)]] != 255).all()
 
 
 # --------------------------------------------------------------------------
@@ -187,7 +192,7 @@ CPU_CE_CFG = osp.join(CONFIG_DIR, 'cpu',
 
 def voc_mini_cfg(path, work_dir, max_iters=4):
     """A configs/cpu config with absolute data paths and fewer iterations."""
-    require_shared(VOC_ROOT)
+    require_data(VOC_ROOT)
     cfg = Config.fromfile(path)
     cfg.work_dir = str(work_dir)
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
@@ -244,7 +249,7 @@ def test_untouched_mmseg_config_with_head_swap_trains(tmp_path):
 
 
 def test_train_and_test_tools_on_voc_mini(tmp_path):
-    require_shared(VOC_ROOT)
+    require_data(VOC_ROOT)
     overrides = [
         f'train_dataloader.dataset.data_root={VOC_ROOT}',
         f'val_dataloader.dataset.data_root={VOC_ROOT}',

@@ -67,8 +67,7 @@ def backbone_keys(config=None, depth=50):
         model = ResNet(depth=depth)
     else:
         from mmengine.config import Config
-
-        from coretune_mm.utils.run_config import _replace_sync_bn
+        from mmengine.model import revert_sync_batchnorm
         cfg = Config.fromfile(config)
         if cfg.get('custom_imports'):
             from mmengine.utils import import_modules_from_strings
@@ -78,8 +77,7 @@ def backbone_keys(config=None, depth=50):
         backbone = cfg.model.backbone.copy()
         backbone.pop('init_cfg', None)
         backbone.pop('pretrained', None)
-        _replace_sync_bn(backbone)
-        model = MODELS.build(backbone)
+        model = revert_sync_batchnorm(MODELS.build(backbone))
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 

@@ -12,6 +12,7 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from coretune_mm.utils import apply_test_flags  # noqa: E402
 from coretune_mm.utils import build_run_config  # noqa: E402
 from coretune_mm.utils import finish_distributed  # noqa: E402
 
@@ -23,6 +24,15 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='dump the metrics to this json/yaml/pickle file')
+    parser.add_argument(
+        '--show-dir',
+        help='save the drawn predictions into this folder (under the '
+        'run\'s log folder, as mmpretrain and mmseg do)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help='test-time augmentation (the config\'s tta_model and '
+        'tta_pipeline; mmpretrain configs get flip TTA by default)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -45,6 +55,7 @@ def main(argv=None):
     cfg = build_run_config(args.config, args.launcher, args.work_dir,
                            args.cfg_options)
     cfg.load_from = args.checkpoint
+    apply_test_flags(cfg, show_dir=args.show_dir, tta=args.tta)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out:

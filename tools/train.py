@@ -12,6 +12,7 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from coretune_mm.utils import apply_train_flags  # noqa: E402
 from coretune_mm.utils import build_run_config  # noqa: E402
 from coretune_mm.utils import finish_distributed  # noqa: E402
 
@@ -29,6 +30,23 @@ def parse_args(argv=None):
         'checkpoint in the work dir')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not validate during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the total batch size over the config\'s '
+        'auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='no pin_memory in the data loaders')
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='no persistent_workers in the data loaders')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -56,6 +74,12 @@ def build_config(args):
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    apply_train_flags(
+        cfg,
+        no_validate=args.no_validate,
+        auto_scale_lr=args.auto_scale_lr,
+        no_pin_memory=args.no_pin_memory,
+        no_persistent_workers=args.no_persistent_workers)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -4,8 +4,15 @@ from typing import Optional
 import torch
 
 
-def check_features(feats: torch.Tensor, name: str = 'features') -> None:
-    """Require a finite floating-point (N, D) matrix with N >= 1."""
+def check_features(feats: torch.Tensor,
+                   name: str = 'features',
+                   values: bool = True) -> None:
+    """Require a finite floating-point (N, D) matrix with N >= 1.
+
+    ``values=False``: the structure only (type, shape, dtype), without
+    reading the device back; the values are then checked collectively
+    (:func:`feature_problems`, :func:`coretune_mm.core.decision.plan_step`).
+    """
     if not isinstance(feats, torch.Tensor):
         raise TypeError(f'{name} must be a torch.Tensor, got {type(feats)}')
     if feats.dim() != 2:
@@ -15,7 +22,7 @@ def check_features(feats: torch.Tensor, name: str = 'features') -> None:
         raise ValueError(f'{name} is empty: shape {tuple(feats.shape)}')
     if not feats.is_floating_point():
         raise TypeError(f'{name} must be floating point, got {feats.dtype}')
-    if not bool(torch.isfinite(feats).all()):
+    if values and not bool(torch.isfinite(feats).all()):
         raise ValueError(
             f'{name} contain NaN or inf values: Core-tuning cannot mine '
             'pairs or contrast non-finite features (check the learning rate, '
@@ -24,9 +31,11 @@ def check_features(feats: torch.Tensor, name: str = 'features') -> None:
 
 def check_targets(targets: torch.Tensor,
                   num_rows: int,
-                  name: str = 'targets') -> None:
+                  name: str = 'targets',
+                  values: bool = True) -> None:
     """Require (N, C) one-hot or soft targets: finite, >= 0, rows summing
-    to 1."""
+    to 1. ``values=False``: the structure only (see
+    :func:`check_features`; :func:`target_problems` checks the values)."""
     if not isinstance(targets, torch.Tensor):
         raise TypeError(f'{name} must be a torch.Tensor, got {type(targets)}')
     if targets.dim() != 2:
@@ -39,6 +48,8 @@ def check_targets(targets: torch.Tensor,
                          f'features have {num_rows}')
     if not targets.is_floating_point():
         raise TypeError(f'{name} must be floating point, got {targets.dtype}')
+    if not values:
+        return
     if not bool(torch.isfinite(targets).all()) or bool((targets < 0).any()):
         raise ValueError(f'{name} must be finite and non-negative')
     sums = targets.sum(dim=1)

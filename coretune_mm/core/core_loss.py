@@ -3,7 +3,8 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from .decision import check_nonfinite_mode
+from .decision import check_nonfinite_mode, plan_call
+from .distributed import get_world_size
 from .losses import (POSITIVE_RULES, check_contrast_params, focal_supcon_loss,
                      soft_target_cross_entropy)
 
@@ -13,9 +14,13 @@ class CoreLoss(nn.Module):
 
     Takes the classifier logits and the projected features of the ``3N``
     rows produced by :class:`HardMixup` and their ``3N`` soft targets, and
-    returns ``dict(loss_ce_mix=..., loss_con=...)`` -- the same keys on every
-    call (``loss_con`` is a graph-connected 0 when nothing can be
-    contrasted), so distributed ranks never disagree.
+    returns ``dict(loss_ce_mix=..., loss_con=..., con_unscaled=...)`` -- the
+    same keys on every call (``loss_con`` is a graph-connected 0 when nothing
+    can be contrasted), so distributed ranks never disagree.
+    ``con_unscaled`` is ``L_con^f`` before ``eta`` (and ``loss_weight``)
+    scale it, detached: logged beside the two terms so the balance of the
+    objective is visible, and not summed into it (mmengine sums only the
+    keys that contain "loss").
 
     Args:
         eta (float): weight of the contrastive term.
@@ -91,14 +96,26 @@ class CoreLoss(nn.Module):
                 num_clean: Optional[int] = None,
                 counts: Optional[List[int]] = None) -> Dict[str, torch.Tensor]:
         """``num_clean``: the first rows that are the batch's own samples
-        (``HardMixup``'s clean rows); ``None``: every row. ``counts``: the
-        contrasted rows of every rank as agreed by ``plan_step`` (the
-        training step passes them; see :func:`focal_supcon_loss`)."""
+        (``HardMixup``'s clean rows); ``None`` (default): no row is declared
+        clean, so positives are rows with identical targets (the paper's
+        definition) whatever ``positives`` says. ``counts``: the contrasted
+        rows of every rank as agreed by ``plan_step`` (the training step
+        passes them; see :func:`focal_supcon_loss`); ``None`` (a direct
+        call): the inputs are judged here, on every rank together, with
+        ``nonfinite`` deciding what non-finite values do."""
         if not (logits.shape[0] == proj.shape[0] == targets.shape[0]):
             raise ValueError(
                 f'logits ({logits.shape[0]} rows), projected features '
                 f'({proj.shape[0]} rows) and targets ({targets.shape[0]} '
                 'rows) must describe the same rows')
+        if counts is None:
+            plan = plan_call([('projected features', proj),
+                              ('logits', logits)], targets, self.nonfinite)
+            if plan.skip:
+                return skipped_losses(logits, proj)
+            counts = plan.counts
+            if not (self.gather_distributed and get_world_size() > 1):
+                counts = [counts[plan.rank]]
         loss_ce = soft_target_cross_entropy(logits, targets)
         loss_con = focal_supcon_loss(
             proj,
@@ -112,4 +129,17 @@ class CoreLoss(nn.Module):
             counts=counts)
         return dict(
             loss_ce_mix=self.loss_weight * self.ce_weight * loss_ce,
-            loss_con=self.loss_weight * self.eta * loss_con)
+            loss_con=self.loss_weight * self.eta * loss_con,
+            con_unscaled=loss_con.detach())
+
+
+def skipped_losses(logits: torch.Tensor,
+                   proj: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """The losses of a step that every rank skips (non-finite features
+    under ``nonfinite='skip'``): NaN, connected to the graph, for the AMP
+    loss scaler to skip the step and lower its scale."""
+    nan = float('nan')
+    return dict(
+        loss_ce_mix=logits.float().sum() * nan,
+        loss_con=proj.float().sum() * nan,
+        con_unscaled=proj.new_full((), nan, dtype=torch.float32))

@@ -8,12 +8,14 @@ same answer on every rank. A rank never raises alone before a collective
 (which would leave the others waiting in it): either every rank raises the
 same error, or every rank skips the step together.
 """
-from typing import Dict, List, NamedTuple, Union
+from typing import Dict, List, NamedTuple, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
 
-from .checks import BAD_LABELS, BAD_TARGETS, NONFINITE_FEATURES
+from .checks import (BAD_LABELS, BAD_TARGETS, NONFINITE_FEATURES,
+                     check_features, check_targets, feature_problems,
+                     target_problems)
 from .distributed import get_world_size
 
 NONFINITE_MODES = ('auto', 'raise', 'skip')
@@ -117,3 +119,24 @@ def plan_step(num_rows: Union[int, torch.Tensor],
     if errors:
         raise ValueError('; '.join(errors))
     return StepPlan(counts, rank, skip)
+
+
+def plan_call(features: Sequence[Tuple[str, torch.Tensor]],
+              targets: torch.Tensor,
+              nonfinite: str = 'raise') -> StepPlan:
+    """The plan of a direct call of the public loss (not through a head's
+    training step): the structure of the inputs is checked here, on this
+    rank (a config error, alike on every rank), their values collectively
+    with :func:`plan_step` -- so under DDP every rank raises the same error,
+    or every rank skips, before any rank enters the feature gather.
+
+    ``features``: ``(name, (N, D) tensor)`` pairs, each of N rows (the
+    first is the one whose rows are counted).
+    """
+    for name, feats in features:
+        check_features(feats, name, values=False)
+    check_targets(targets, features[0][1].shape[0], values=False)
+    bits = target_problems(targets)
+    for _, feats in features:
+        bits = bits | feature_problems(feats)
+    return plan_step(features[0][1].shape[0], bits, nonfinite)

@@ -5,7 +5,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .checks import check_features, check_targets
+from .decision import plan_call
 from .distributed import gather_rows, get_world_size
 
 NORMALIZERS = ('official', 'supcon')
@@ -26,64 +26,105 @@ def check_contrast_params(temperature: float, gamma: float,
 def positive_keys(targets: torch.Tensor,
                   positives: str = 'argmax',
                   num_clean: Optional[int] = None) -> torch.Tensor:
-    """The rows whose equality defines positive pairs.
+    """The target rows whose equality defines positive pairs.
 
     * ``'exact'``: the targets themselves -- rows are positives iff their
-      (one-hot or soft) targets are identical.
-    * ``'argmax'`` (default): the first ``num_clean`` rows (all rows when
-      ``None``) -- the batch's own samples -- are keyed by the one-hot of
-      their argmax class, the other rows (HardMixup's mixed rows) by their
-      targets. With hard labels this is exactly ``'exact'``; with the soft
-      labels of mmpretrain's Mixup / CutMix batch augments, where hardly two
-      rows have equal targets, a sample's positives are the samples of its
-      dominant class, so the contrastive term does not vanish.
+      (one-hot or soft) targets are identical (the paper's definition).
+    * ``'argmax'`` (default): the first ``num_clean`` rows -- the batch's
+      own samples, as the training step declares them -- are keyed by the
+      one-hot of their argmax class, every other row (HardMixup's mixed
+      rows) by its targets. ``num_clean=None`` declares no clean row, so a
+      call that does not say which rows are the batch's own samples gets
+      exactly ``'exact'``, the paper's definition. With hard labels both
+      rules agree; with the soft labels of mmpretrain's Mixup / CutMix
+      batch augments, where hardly two rows have equal targets, a sample's
+      positives are the samples of its dominant class, so the contrastive
+      term does not vanish.
     """
     if positives == 'exact':
         return targets
     if positives != 'argmax':
         raise ValueError(f'positives must be one of {POSITIVE_RULES}, got '
                          f'{positives!r}')
-    n = targets.shape[0] if num_clean is None else int(num_clean)
+    n = 0 if num_clean is None else int(num_clean)
     if not 0 <= n <= targets.shape[0]:
         raise ValueError(f'num_clean={num_clean} must lie in [0, '
                          f'{targets.shape[0]}]')
+    if n == 0:
+        return targets
     clean = F.one_hot(targets[:n].argmax(dim=1),
                       targets.shape[1]).to(targets.dtype)
     return torch.cat([clean, targets[n:]])
 
 
+# row_keys: the bits of each target row, in 16-bit chunks, hashed with two
+# random linear hashes modulo the prime 2^31 - 1
+KEY_PRIME = 2**31 - 1
+_KEY_WEIGHTS = {}
+
+
+def _key_weights(num_chunks: int, device: torch.device) -> torch.Tensor:
+    """(2, K) int64 hash weights, uniform in [1, KEY_PRIME): drawn once per
+    K from a fixed seed (the same on every rank and device), cached."""
+    cached = _KEY_WEIGHTS.get((num_chunks, device))
+    if cached is None:
+        g = torch.Generator().manual_seed(0xC0DE + num_chunks)
+        cached = torch.randint(
+            1, KEY_PRIME, (2, num_chunks), generator=g,
+            dtype=torch.int64).to(device)
+        _KEY_WEIGHTS[(num_chunks, device)] = cached
+    return cached
+
+
 def row_keys(targets: torch.Tensor) -> torch.Tensor:
-    """(M, 2) float64 keys: two fixed projections of each target row.
+    """(M, 2) int64 keys of (M, C) target rows: equal rows get equal keys,
+    distinct rows distinct keys (but for a 2^-62 chance per pair).
 
-    Identical rows get identical keys (an elementwise product summed along
-    each row, the same arithmetic for every row -- not a matmul, whose
-    blocking may round identical rows differently); distinct one-hot or
-    mixed rows get different keys unless both irrational-weight projections
-    coincide at once (about a 2^-50 event per pair). Any number of classes
-    (unlike the official code's ``labels @ 10**arange(C)``, which overflows
-    for C > 19), and no device sync.
+    Each row's float bits (float32, or float64 for float64 targets; -0 taken
+    as +0) are cut into 16-bit chunks and hashed by two random linear
+    hashes ``sum_k chunk_k w_k mod (2^31 - 1)`` in exact integer arithmetic.
+    Identical rows give identical keys whatever the device, the batch shape
+    or the summation order; two rows that differ in any bit differ in a
+    chunk, and each hash then collides with probability 1 / (2^31 - 1) over
+    the random weights -- a universal hash, with none of the additive
+    structure of fixed weights (the earlier ``frac(c w)`` weights made mixes
+    such as classes (1, 9) and (4, 6) at lambda 0.5 collide), and unlike the
+    official ``labels @ 10**arange(C)`` no overflow for C > 19. No device
+    sync.
     """
-    ar = torch.arange(
-        1, targets.shape[1] + 1, dtype=torch.float64, device=targets.device)
-    t = targets.double()
-    return torch.stack([(t * ar.mul(w).frac_().add_(1.0)).sum(dim=1)
-                        for w in (0.6180339887498949, 0.4142135623730951)],
-                       dim=1)
+    t = targets.detach()
+    t = (t if t.dtype == torch.float64 else t.float()) + 0.0
+    bits = t.contiguous().view(torch.int32).long() & 0xFFFFFFFF
+    chunks = torch.cat([bits >> 16, bits & 0xFFFF], dim=1)  # each < 2^16
+    w = _key_weights(chunks.shape[1], chunks.device)
+    # each product < 2^47; each term < 2^31, so the sum fits int64
+    return torch.stack(
+        [(chunks * w[k]).remainder_(KEY_PRIME).sum(dim=1) % KEY_PRIME
+         for k in range(2)],
+        dim=1)
 
 
-def positive_mask(keys: torch.Tensor,
-                  offset: int = 0,
-                  num_rows: Optional[int] = None) -> torch.Tensor:
-    """(A, M) bool: row ``offset + i`` and row ``j`` of ``keys`` (M, C) are
-    positives -- identical key rows (:func:`row_keys`), ``j != offset + i``.
-    ``num_rows`` (A) defaults to the rows from ``offset`` on."""
+def key_mask(keys: torch.Tensor,
+             offset: int = 0,
+             num_rows: Optional[int] = None) -> torch.Tensor:
+    """(A, M) bool from (M, 2) :func:`row_keys`: row ``offset + i`` and row
+    ``j`` are positives -- equal keys, ``j != offset + i``. ``num_rows``
+    (A) defaults to the rows from ``offset`` on."""
     if num_rows is None:
         num_rows = keys.shape[0] - offset
-    k = row_keys(keys)
-    mine = k[offset:offset + num_rows]
-    pos = (mine[:, :1] == k[:, 0]) & (mine[:, 1:] == k[:, 1])
+    mine = keys[offset:offset + num_rows]
+    pos = (mine.unsqueeze(1) == keys.unsqueeze(0)).all(dim=2)
     pos.diagonal(offset).fill_(False)
     return pos
+
+
+def positive_mask(targets: torch.Tensor,
+                  offset: int = 0,
+                  num_rows: Optional[int] = None) -> torch.Tensor:
+    """(A, M) bool: row ``offset + i`` and row ``j`` of ``targets`` (M, C)
+    are positives -- identical target rows, ``j != offset + i``
+    (:func:`row_keys`, :func:`key_mask`)."""
+    return key_mask(row_keys(targets), offset, num_rows)
 
 
 def focal_supcon_loss(z: torch.Tensor,
@@ -127,7 +168,9 @@ def focal_supcon_loss(z: torch.Tensor,
         positives (str): the positive rule, ``'argmax'`` (default) or
             ``'exact'`` (:func:`positive_keys`).
         num_clean (int, optional): the first ``num_clean`` rows are the
-            batch's own samples (``'argmax'`` keys them by class).
+            batch's own samples (``'argmax'`` keys them by class); ``None``
+            (default): no row is declared clean and every row is keyed by
+            its targets -- the paper's positives, identical targets.
         counts (list of int, optional): the valid rows of every rank (one
             entry without DDP), already agreed on by
             :func:`coretune_mm.core.decision.plan_step`, which has also
@@ -135,7 +178,10 @@ def focal_supcon_loss(z: torch.Tensor,
             ``z`` take part (the others, e.g. a placeholder row of a rank
             with nothing to contrast, are masked out of every rank's
             contrast), and the call reads nothing back from the device.
-            ``None`` (a direct call): the inputs are validated here.
+            ``None`` (a direct call): the inputs are validated here, on
+            every rank together (:func:`~coretune_mm.core.decision.
+            plan_call`), so under DDP either every rank raises the same
+            error or none does -- no rank is left waiting in the gather.
 
     Returns:
         Tensor: scalar float32 loss; 0 connected to the graph of ``z`` when
@@ -144,23 +190,22 @@ def focal_supcon_loss(z: torch.Tensor,
     check_contrast_params(temperature, gamma, normalizer)
     world_size = get_world_size() if gather_distributed else 1
     if counts is None:
-        check_features(z, 'projected features z')
-        check_targets(targets, z.shape[0])
-        local_rows = z.shape[0]
-    else:
-        if len(counts) != world_size:
-            raise ValueError(f'counts has {len(counts)} entries for '
-                             f'{world_size} rank(s)')
-        local_rows = counts[dist.get_rank() if world_size > 1 else 0]
-    keys = positive_keys(targets.detach(), positives, num_clean)
+        # a direct call: its inputs are judged on every rank together
+        plan = plan_call([('projected features z', z)], targets, 'raise')
+        counts = plan.counts if world_size > 1 else [plan.counts[plan.rank]]
+    if len(counts) != world_size:
+        raise ValueError(f'counts has {len(counts)} entries for '
+                         f'{world_size} rank(s)')
+    local_rows = counts[dist.get_rank() if world_size > 1 else 0]
+    keys = row_keys(positive_keys(targets.detach(), positives, num_clean))
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
         connected = z.sum() * 0.0  # keeps every rank's graph alike
         if world_size > 1:
-            if counts is not None and sum(counts) == 0:  # same on all ranks
+            if sum(counts) == 0:  # the same on every rank
                 return connected
             z_all, offset = gather_rows(z, counts)
-            keys_all, _ = gather_rows(keys.float(), counts)
+            keys_all, _ = gather_rows(keys, counts)
         else:
             z_all, offset, keys_all = z[:local_rows], 0, keys[:local_rows]
         terms, is_anchor = _focal_supcon_terms(z_all, keys_all, offset,
@@ -246,7 +291,7 @@ def _focal_supcon_terms(z: torch.Tensor, keys: torch.Tensor, offset: int,
     Dense over those rows, so no shape depends on the data and nothing is
     read back from the device (:class:`_FocalSupConRows`).
     """
-    pos = positive_mask(keys, offset, num_rows)
+    pos = key_mask(keys, offset, num_rows)
     per_anchor = _FocalSupConRows.apply(z[offset:offset + num_rows], z, pos,
                                         offset, temperature, gamma)
     num_pos = pos.sum(dim=1)

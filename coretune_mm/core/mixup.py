@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import check_features, check_targets
-from .generators import LazyGenerator
+from .generators import RankGenerator
 
 HARD_POSITIVE_MODES = ('least_similar', 'anchor')
 NEG_LAMBDA_MODES = ('clamp', 'rescale')
@@ -34,12 +34,13 @@ class HardPairs(NamedTuple):
 
 
 def _sample_beta(alpha: float, n: int, like: torch.Tensor,
-                 generator: Optional[torch.Generator]) -> torch.Tensor:
-    """``n`` draws of Beta(alpha, alpha) in ``like``'s device and dtype.
+                 seed: Optional[int]) -> torch.Tensor:
+    """``n`` draws of Beta(alpha, alpha), float32 on ``like``'s device.
 
-    With a generator the draws are reproducible: a seed is taken from it and
-    the draws are made on the CPU under a forked global RNG (the global RNG
-    state is left untouched).
+    With a seed the draws are made on the CPU under a forked global RNG
+    seeded with it (reproducible; the global RNG state is left untouched,
+    nothing is read back from the device); without one, from the global RNG
+    of ``like``'s device.
     """
 
     def draw(device):
@@ -48,12 +49,9 @@ def _sample_beta(alpha: float, n: int, like: torch.Tensor,
         return torch.distributions.Beta(
             conc, conc, validate_args=False).sample()
 
-    if generator is None:
+    if seed is None:
         lam = draw(like.device)
     else:
-        seed = int(
-            torch.randint(
-                2**62, (1, ), generator=generator, device=generator.device))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             lam = draw('cpu')
@@ -94,7 +92,8 @@ def mine_hard_pairs(h: torch.Tensor,
                     random_negative_partner: bool = False,
                     generator: Optional[torch.Generator] = None,
                     hard_positive: str = 'least_similar',
-                    neg_lambda: str = 'clamp') -> HardPairs:
+                    neg_lambda: str = 'clamp',
+                    seed: Optional[int] = None) -> HardPairs:
     """Choose partners and mixing coefficients (no gradient).
 
     One cosine-similarity matrix of ``h`` per call; the class of a (soft)
@@ -113,6 +112,12 @@ def mine_hard_pairs(h: torch.Tensor,
       in almost every row).
     * ``neg_lambda``: how the hard negatives' weights are brought into
       ``[neg_lambda_min, 1]`` (:func:`hard_negative_lambda`).
+    * Randomness: the partner scores from ``generator`` (a generator on
+      ``h``'s device; the global RNG when None), the Beta draws from
+      ``seed`` (on the CPU; the global RNG when None).
+
+    The similarities are computed in float32 whatever the autocast state
+    (in bf16 the most similar negative changed in 2 of 64 rows).
     """
     if hard_positive not in HARD_POSITIVE_MODES:
         raise ValueError(f'hard_positive={hard_positive!r} is not one of '
@@ -126,8 +131,9 @@ def mine_hard_pairs(h: torch.Tensor,
     positive = same & not_self
     negative = ~same
 
-    hn = F.normalize(h.detach().float(), dim=1)
-    sim = hn @ hn.t()
+    with torch.autocast(device_type=device.type, enabled=False):
+        hn = F.normalize(h.detach().float(), dim=1)
+        sim = hn @ hn.t()
 
     # hard negatives: uniform random choice among the allowed partners
     if random_negative_partner:
@@ -139,7 +145,7 @@ def mine_hard_pairs(h: torch.Tensor,
     scores = torch.rand(n, n, device=device, generator=generator)
     neg_partner = scores.masked_fill(~allowed, -1.0).argmax(dim=1)
     neg_lam = hard_negative_lambda(
-        _sample_beta(alpha, n, h, generator), neg_lambda_min, neg_lambda)
+        _sample_beta(alpha, n, h, seed), neg_lambda_min, neg_lambda)
 
     # hard positives: least similar positive, most similar negative
     anchors = torch.arange(n, device=device)
@@ -151,7 +157,7 @@ def mine_hard_pairs(h: torch.Tensor,
         pos_index = torch.where(has_positive, pos_index, anchors)
     has_negative = negative.any(dim=1)
     pos_negative = sim.masked_fill(~negative, float('-inf')).argmax(dim=1)
-    pos_lambda = _sample_beta(alpha, n, h, generator)
+    pos_lambda = _sample_beta(alpha, n, h, None if seed is None else seed + 1)
     pos_lambda = torch.where(has_negative, pos_lambda,
                              torch.ones_like(pos_lambda))
     return HardPairs(neg_partner, neg_lam, pos_index, pos_negative,
@@ -206,8 +212,12 @@ class HardMixup(nn.Module):
             ``argmin`` over a zero-masked similarity matrix.
         neg_lambda (str): ``'clamp'`` (official code, default) or
             ``'rescale'``; see :func:`hard_negative_lambda`.
-        seed (int, optional): if set, mining draws from a private generator
-            seeded with it (deterministic mixing, e.g. for tests).
+        seed (int, optional): if set, mining draws from a private stream
+            seeded with ``(seed, rank)`` (deterministic mixing, e.g. for
+            tests); by default each step's draws are seeded from the global
+            RNG and the rank (:class:`~coretune_mm.core.generators.
+            RankGenerator`): reproducible under the run's seed, different on
+            every DDP rank.
         enabled (bool): ``False`` returns ``(h, targets)`` unchanged -- the
             "no hard pair mining" ablation (contrast and CE on clean rows).
     """
@@ -239,7 +249,7 @@ class HardMixup(nn.Module):
         self.official = bool(official)
         self.seed = seed
         self.enabled = bool(enabled)
-        self._generator = LazyGenerator(seed)
+        self._generator = RankGenerator(seed)
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
@@ -255,15 +265,17 @@ class HardMixup(nn.Module):
         if validate:
             check_features(h)
             check_targets(targets, h.shape[0])
+        seed, generator = self._generator.get(h.device)
         return mine_hard_pairs(
             h,
             targets,
             alpha=self.alpha,
             neg_lambda_min=self.neg_lambda_min,
             random_negative_partner=self.official,
-            generator=self._generator.get(h.device),
+            generator=generator,
             hard_positive=self.hard_positive,
-            neg_lambda=self.neg_lambda)
+            neg_lambda=self.neg_lambda,
+            seed=seed)
 
     def forward(self,
                 h: torch.Tensor,

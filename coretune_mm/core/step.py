@@ -5,6 +5,7 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 
 from .checks import feature_problems, target_problems
+from .core_loss import skipped_losses
 from .decision import DEFAULT_MESSAGES, StepPlan, plan_step
 
 
@@ -58,10 +59,7 @@ def core_tuning_step(
     proj = projector(rows)
     if plan.skip:
         # every rank: non-finite losses for the loss scaler to skip the step
-        nan = float('nan')
-        return dict(
-            loss_ce_mix=logits.float().sum() * nan,
-            loss_con=proj.float().sum() * nan), logits
+        return skipped_losses(logits, proj), logits
     factor = rows.shape[0] // h.shape[0]
     counts = [c * factor for c in plan.counts]
     if not getattr(core_loss, 'gather_distributed', True):

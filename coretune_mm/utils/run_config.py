@@ -62,6 +62,92 @@ def build_run_config(config: str,
     return cfg
 
 
+def apply_train_flags(cfg: Config,
+                      *,
+                      no_validate: bool = False,
+                      auto_scale_lr: bool = False,
+                      no_pin_memory: bool = False,
+                      no_persistent_workers: bool = False) -> None:
+    """mmpretrain ``tools/train.py``'s flags, with its semantics, for any
+    config (mmpretrain or mmseg)."""
+    if no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    if auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or not scale.get('base_batch_size'):
+            raise ValueError(
+                '--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N) '
+                'in the config: the total batch size its lr was set for')
+        scale.enable = True
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field)
+        if not loader:
+            continue
+        if no_pin_memory:
+            loader['pin_memory'] = False
+        if no_persistent_workers:
+            loader['persistent_workers'] = False
+
+
+def apply_test_flags(cfg: Config,
+                     *,
+                     show_dir: Optional[str] = None,
+                     tta: bool = False) -> None:
+    """``--show-dir`` and ``--tta`` as mmpretrain's ``tools/test.py`` does
+    them for a classification config and mmseg's for a segmentation config
+    (``default_scope`` decides)."""
+    seg = cfg.get('default_scope') == 'mmseg'
+    if show_dir:
+        vis = cfg.get('default_hooks', {}).get('visualization')
+        if vis is None:
+            raise ValueError(
+                "--show-dir needs default_hooks.visualization=dict(type="
+                "'VisualizationHook') in the config")
+        if seg:  # mmseg: the hook draws, the visualizer saves
+            vis['draw'] = True
+            cfg.visualizer['save_dir'] = show_dir
+        else:
+            vis.update(enable=True, out_dir=show_dir)
+    if not tta:
+        return
+    if seg:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError('--tta needs tta_model and tta_pipeline in the '
+                             "config (mmseg's dataset configs define them)")
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+        return
+    if 'tta_model' not in cfg:
+        cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+    if 'tta_pipeline' not in cfg:  # mmpretrain's default: flip / no flip
+        pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+        pipeline[-1] = dict(
+            type='TestTimeAug',
+            transforms=[[
+                dict(type='RandomFlip', prob=1.),
+                dict(type='RandomFlip', prob=0.)
+            ], [cfg.test_dataloader.dataset.pipeline[-1]]])
+        cfg.tta_pipeline = pipeline
+    cfg.model = dict(**cfg.tta_model, module=cfg.model)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    # the feature scatter is of one view's pooled features: not defined for
+    # the averaged TTA scores
+    evaluators = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    kept = [e for e in evaluators if e.get('type') != 'FeatureScatter']
+    if len(kept) < len(evaluators):
+        warnings.warn('--tta: FeatureScatter (and PooledFeatureHook) left '
+                      'out of the test; it measures single-view features')
+        cfg.test_evaluator = kept
+        cfg.custom_hooks = [
+            h for h in cfg.get('custom_hooks', [])
+            if h.get('type') != 'PooledFeatureHook'
+        ]
+
+
 def build_model_without_checkpoints(cfg: Config):
     """Build ``cfg.model`` outside a Runner, the way the Runner would
     (``custom_imports`` imported, the config's default scope, the top-level

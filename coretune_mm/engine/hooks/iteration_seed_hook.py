@@ -1,22 +1,14 @@
-import random
-
 import numpy as np
-import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import set_random_seed
 
 
 def iteration_seed(seed: int, iteration: int, rank: int) -> int:
     """A well-mixed 32-bit seed for (run seed, iteration, rank)."""
     state = np.random.SeedSequence([int(seed) % 2**63, iteration, rank])
     return int(state.generate_state(1, dtype=np.uint32)[0])
-
-
-def seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # every device
 
 
 @HOOKS.register_module()
@@ -48,4 +40,5 @@ class IterationSeedHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
-        seed_all(iteration_seed(runner.seed, runner.iter, get_rank()))
+        # python, numpy and torch (every device), as mmengine seeds a run
+        set_random_seed(iteration_seed(runner.seed, runner.iter, get_rank()))

@@ -1,4 +1,2 @@
-from .core_cls_head import CoreContrastiveClsHead
-from .core_seg_head import CoreContrastiveSegHead
-
-__all__ = ['CoreContrastiveClsHead', 'CoreContrastiveSegHead']
+"""``core_cls_head`` (mmpretrain) and ``core_seg_head`` (mmseg): imported
+by :mod:`coretune_mm.models` for the libraries that are installed."""

@@ -5,10 +5,12 @@ import torch
 import torch.nn as nn
 from mmpretrain.evaluation.metrics import Accuracy
 from mmpretrain.models.heads import ClsHead
+from mmpretrain.models.losses import CrossEntropyLoss
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ...core import ProjectionHead, core_tuning_step, labels_to_targets
+from ...core import (CoreLoss, ProjectionHead, core_tuning_step,
+                     labels_to_targets)
 from ...core.checks import (BAD_LABELS, label_problems,
                             labels_to_targets_unchecked)
 from ...core.decision import DEFAULT_MESSAGES
@@ -41,8 +43,14 @@ class CoreContrastiveClsHead(ClsHead):
         mixup (dict): ``HardMixup`` config.
         core_loss (dict): ``CoreLoss`` config (the same key as in
             ``CoreContrastiveSegHead``).
-        loss (dict, optional): deprecated name of ``core_loss``; accepted
-            with a ``DeprecationWarning``.
+        loss (dict, optional): deprecated name of ``core_loss`` when it is a
+            ``CoreLoss`` config (accepted with a ``DeprecationWarning``).
+            A stock head's plain ``CrossEntropyLoss`` -- what a config that
+            only changes ``type`` of mmpretrain's ``LinearClsHead`` to this
+            head inherits -- is replaced by ``core_loss`` with a warning
+            (Core-tuning's cross-entropy is the mixed-label one inside
+            ``CoreLoss``); any other loss (label smoothing, class weights,
+            a sigmoid loss) is refused with the fix in the message.
         topk, cal_acc, init_cfg: as in mmpretrain's ``ClsHead``.
     """
 
@@ -59,17 +67,7 @@ class CoreContrastiveClsHead(ClsHead):
                      type='Normal', layer='Linear', std=0.01),
                  loss: Optional[dict] = None,
                  **kwargs):
-        if loss is not None:
-            if core_loss is not None:
-                raise ValueError(
-                    'CoreContrastiveClsHead got both core_loss and its '
-                    'deprecated name loss; keep core_loss only')
-            warnings.warn(
-                'CoreContrastiveClsHead(loss=...) is deprecated: name the '
-                'CoreLoss config core_loss=..., as in CoreContrastiveSegHead',
-                DeprecationWarning,
-                stacklevel=2)
-            core_loss = loss
+        core_loss = _core_loss_cfg(core_loss, loss)
         if core_loss is None:
             core_loss = dict(type='CoreLoss')
         super().__init__(
@@ -168,3 +166,51 @@ class CoreContrastiveClsHead(ClsHead):
                 for k, a in zip(self.topk, acc)
             })
         return losses
+
+
+def _core_loss_cfg(core_loss, loss):
+    """The ``CoreLoss`` config from ``core_loss`` and the ``loss`` argument
+    (a deprecated alias, or the loss a head swap inherits)."""
+    if loss is None:
+        return core_loss
+    loss_cls = loss.get('type') if isinstance(loss, dict) else type(loss)
+    if isinstance(loss_cls, str):
+        loss_cls = MODELS.get(loss_cls)
+    if loss_cls is CoreLoss:
+        if core_loss is not None:
+            raise ValueError(
+                'CoreContrastiveClsHead got both core_loss and its '
+                'deprecated name loss; keep core_loss only')
+        warnings.warn(
+            'CoreContrastiveClsHead(loss=...) is deprecated: name the '
+            'CoreLoss config core_loss=..., as in CoreContrastiveSegHead',
+            DeprecationWarning,
+            stacklevel=3)
+        return loss
+    plain_ce = (
+        isinstance(loss, dict) and loss_cls is CrossEntropyLoss
+        and set(loss) <= {
+            'type', 'loss_weight', 'use_soft', 'use_sigmoid', 'reduction',
+            'class_weight', 'pos_weight'
+        } and loss.get('loss_weight', 1.0) == 1.0
+        and not loss.get('use_sigmoid', False)
+        and loss.get('reduction', 'mean') == 'mean'
+        and loss.get('class_weight') is None
+        and loss.get('pos_weight') is None)
+    if plain_ce:
+        warnings.warn(
+            f'CoreContrastiveClsHead: ignoring loss={dict(loss)!r} (inherited '
+            'from the base head?): Core-tuning trains with core_loss '
+            '(CoreLoss: mixed-label cross-entropy + eta * focal contrastive '
+            "loss). Write loss=None or head=dict(_delete_=True, ...) to "
+            'silence this.',
+            UserWarning,
+            stacklevel=3)
+        return core_loss
+    raise ValueError(
+        f'CoreContrastiveClsHead cannot use loss={loss!r}: Core-tuning trains '
+        'with core_loss=dict(type="CoreLoss", ...) (mixed-label cross-entropy '
+        '+ eta * focal contrastive loss), which has no label smoothing, class '
+        'weights or sigmoid. If this loss was inherited from the base '
+        'config, replace the head with head=dict(_delete_=True, '
+        "type='CoreContrastiveClsHead', ...) or set loss=None.")

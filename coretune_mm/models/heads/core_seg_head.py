@@ -12,7 +12,7 @@ from ...core import ProjectionHead, core_tuning_step
 from ...core.checks import (BAD_LABELS, feature_problems, label_problems,
                             labels_to_targets_unchecked)
 from ...core.decision import DEFAULT_MESSAGES, plan_step
-from ...core.generators import LazyGenerator
+from ...core.generators import RankGenerator
 from ...core.sampling import sample_pixel_order
 
 _SUBCLASSES: Dict[type, type] = {}
@@ -123,9 +123,10 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             1024, i.e. 3072 contrasted rows.
         mixup (dict): ``HardMixup`` config.
         core_loss (dict): ``CoreLoss`` config.
-        sample_seed (int, optional): seed of a private generator for the
-            pixel sampling; by default the global RNG (seeded by the run's
-            ``randomness.seed``) is used.
+        sample_seed (int, optional): seed of a private stream for the
+            pixel sampling; by default each step's sampling is seeded from
+            the global RNG (seeded by the run's ``randomness.seed``) and the
+            rank (:class:`~coretune_mm.core.generators.RankGenerator`).
         **kwargs: the wrapped head's arguments.
     """
 
@@ -168,7 +169,7 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         self.wrapped_type = getattr(wrapped_type, '__name__', wrapped_type)
         self.max_pixels = int(max_pixels)
         self.sample_seed = sample_seed
-        self._sample_generator = LazyGenerator(sample_seed)
+        self._sample_generator = RankGenerator(sample_seed)
         self.projector = ProjectionHead(self.channels, proj_hidden_channels,
                                         proj_channels)
         self.mixup = mixup if isinstance(mixup, nn.Module) else \
@@ -232,24 +233,10 @@ class CoreContrastiveSegHead(BaseDecodeHead):
             self.num_classes,
             self.max_pixels,
             ignore_index=self.ignore_index,
-            generator=self._sample_generator.get(seg_label.device))
+            generator=self._sample_generator.get(seg_label.device)[1])
         return seg_label, order, num, label_problems(seg_label,
                                                      self.num_classes,
                                                      self.ignore_index)
-
-    def sample_features(
-            self, feats: torch.Tensor,
-            batch_data_samples) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Sampled pixel features (S, C) and their labels (S,).
-
-        Gathers the S pixels straight from the (B, C, H, W) map, without a
-        channels-last copy of the whole map. (Reads the pixel count back;
-        the training step folds that read into its one collective read.)
-        """
-        seg_label, order, num, _ = self._sample_order(feats,
-                                                      batch_data_samples)
-        index = order[:int(num)]
-        return self._gather_pixels(feats, index), seg_label[index]
 
     @staticmethod
     def _gather_pixels(feats: torch.Tensor,
