@@ -56,16 +56,17 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
     """The whole protocol with 1-epoch runs: selection on held-out training
     images (never the test split), final runs on the full training split
     read on the test split, report with paired differences, curves."""
-    from conftest import CIFAR_ROOT, MOCO_CKPT, require_shared
+    from conftest import CIFAR_ROOT, MOCO_CKPT, require_data
     from mmengine.config import Config
-    require_shared(CIFAR_ROOT)
-    require_shared(MOCO_CKPT)
+    require_data(CIFAR_ROOT)
+    require_data(MOCO_CKPT)
     script = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
                       'effect_benchmark.py')
     proc = subprocess.run([
         sys.executable, script, '--lrs', '0.05', '0.1', '--epochs-grid', '1',
         '--batch-size', '256', '--seeds', '0', '--variants', 'CE-tuning',
-        'Core (official)', '--holdout-every', '10', '--work-dir',
+        'Core (official)', 'selected', '--etas', '0.1', '10',
+        '--holdout-every', '10', '--work-dir',
         str(tmp_path), '--data-root', CIFAR_ROOT, '--checkpoint', MOCO_CKPT
     ],
                           cwd=REPO_ROOT,
@@ -73,15 +74,25 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
                           text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert 'Selection on 500 held-out training images' in proc.stdout
+    assert 'Selection on 100 held-out training images' in proc.stdout
     selection = json.loads((tmp_path / 'selection.json').read_text())
-    assert selection['heldout_images'] == 500
-    assert selection['train_images'] == 4500
+    assert selection['heldout_images'] == 100
+    assert selection['train_images'] == 900
     assert len(selection['grid']) == 4  # 2 methods x 2 lrs x 1 epoch count
     for method in ('CE-tuning', 'Core-tuning'):
         rows = [r for r in selection['grid'] if r['method'] == method]
         best = max(rows, key=lambda r: (r['heldout_top1'], -r['lr']))
         assert selection['chosen'][method]['lr'] == best['lr']
+    # eta: chosen on the same held-out images at Core-tuning's schedule
+    assert [r['eta'] for r in selection['eta_grid']] == [0.1, 10.0]
+    best = max(
+        selection['eta_grid'],
+        key=lambda r: (r['heldout_top1'], r['eta'] == 0.1))
+    assert selection['chosen_eta'] == best['eta']
+    assert selection['eta_grid'][0]['key'] in [
+        r['key'] for r in selection['grid']
+    ]  # eta 0.1 is the schedule grid's run, not trained twice
+    assert len(list((tmp_path / 'select').glob('*/config.py'))) == 5
     # no selection run reads the test split; its held-out images are not
     # trained on
     for cfg_path in (tmp_path / 'select').glob('*/config.py'):
@@ -90,9 +101,9 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
         assert cfg.test_dataloader.dataset.data_prefix == 'train'
         held = set(cfg.val_dataloader.dataset.indices)
         trained = set(cfg.train_dataloader.dataset.indices)
-        assert len(held) == 500 and not held & trained
+        assert len(held) == 100 and not held & trained
     finals = sorted((tmp_path / 'final').glob('*/config.py'))
-    assert len(finals) == 2
+    assert len(finals) == 3
     for cfg_path in finals:
         cfg = Config.fromfile(str(cfg_path))
         assert cfg.val_dataloader.dataset.data_prefix == 'test'
@@ -103,6 +114,8 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
     assert official.model.head.mixup.official is True
     report = (tmp_path / 'report.md').read_text()
     assert '| Core (official) |' in report and 'paired diff' in report
+    assert '95 % CI' in report and 'paired t-test p' in report
+    assert 'Selected eta' in report
     curves = load_tool('analysis_tools/plot_learning_curves.py')
     out = tmp_path / 'curves.png'
     curves.main([str(tmp_path), '--out', str(out)])
@@ -165,13 +178,98 @@ def test_demo_schedule_is_the_digits_selection():
         ]
 
 
-def test_readme_check_reports_a_drift(tmp_path):
+FIXTURES = osp.join(REPO_ROOT, 'tests', 'fixtures', 'readme_check')
+
+
+def readme_with(table_file, tmp_path):
     check = load_tool('check_readme_demo.py')
+    with open(osp.join(FIXTURES, table_file)) as f:
+        table = f.read()
     readme = tmp_path / 'README.md'
-    readme.write_text(f'x\n{check.START}\n```\nA 1\nB 2\n```\n'
-                      f'{check.END}\n')
-    table = tmp_path / 'table.txt'
-    table.write_text('A 1\nB 2\n')
-    assert check.main(['--readme', str(readme), '--table', str(table)]) == 0
-    table.write_text('A 1\nB 3\n')
-    assert check.main(['--readme', str(readme), '--table', str(table)]) == 1
+    readme.write_text(f'x\n{check.START}\n```\n{table}```\n{check.END}\ny\n')
+    return str(readme)
+
+
+def test_readme_check_accepts_other_cpus_and_rejects_a_stale_table(tmp_path):
+    """The demo's table as printed on an AMD EPYC (the README of
+    2026-11-25) and on an Intel Xeon with AVX-512 (2026-11-29), same code
+    and seed: the check accepts either against the other, with the 3-seed
+    spread of that code's effect benchmark; it rejects an older README's
+    table and a changed schedule."""
+    check = load_tool('check_readme_demo.py')
+    spread = ['--spread', osp.join(FIXTURES, 'spread_3seeds.json')]
+    tables = {
+        name: osp.join(FIXTURES, f'table_{name}.txt')
+        for name in ('amd_epyc', 'intel_xeon', 'stale')
+    }
+    for shown, printed in (('amd_epyc', 'intel_xeon'),
+                           ('intel_xeon', 'amd_epyc'), ('amd_epyc',
+                                                        'amd_epyc')):
+        assert check.main([
+            '--readme',
+            readme_with(f'table_{shown}.txt', tmp_path), '--table',
+            tables[printed], *spread
+        ]) == 0, (shown, printed)
+    readme = readme_with('table_amd_epyc.txt', tmp_path)
+    assert check.main(
+        ['--readme', readme, '--table', tables['stale'], *spread]) == 1
+    # a drift in a line that does not depend on rounding: exact
+    other = tmp_path / 'other.txt'
+    with open(tables['intel_xeon']) as f:
+        other.write_text(f.read().replace('0.1     40', '0.05    40', 1))
+    assert check.main(['--readme', readme, '--table',
+                       str(other), *spread]) == 1
+    with open(tables['intel_xeon']) as f:
+        other.write_text(f.read().replace('450 test', '449 test'))
+    assert check.main(['--readme', readme, '--table',
+                       str(other), *spread]) == 1
+    # beyond the tolerance (4 * sqrt(2) * 0.59 = 3.34 for Core-tuning)
+    with open(tables['intel_xeon']) as f:
+        other.write_text(f.read().replace('97.56', '95.90'))
+    assert check.main(['--readme', readme, '--table',
+                       str(other), *spread]) == 1
+    # the tolerance is the measured one: 4 * sqrt(2) * std over 3 seeds
+    spreads = check.seed_spread(spread[1])
+    assert spreads['Core-tuning']['seeds'] == 3
+    assert 0.5 < spreads['Core-tuning']['top1'] < 0.7
+
+
+def test_knn_votes_by_hand():
+    """k nearest by cosine; majority vs similarity-weighted votes differ
+    where one very close neighbour faces two farther ones."""
+    knn = load_tool('analysis_tools/knn_eval.py')
+    import torch
+    train = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.1, 1.0], [-1.0, 0.1]])
+    labels = torch.tensor([0, 1, 1, 2])
+    test = torch.tensor([[1.0, 0.75], [-1.0, 0.0]])
+    majority, weighted = knn.knn_predict(
+        train, labels, test, k=3, temperature=0.05)
+    assert majority.tolist() == [1, 1]  # two votes of class 1 each time
+    # [1, .75]: class 0 at cos .80 vs class 1 at cos .60/.67; [-1, 0]:
+    # class 2 at cos .995 outweighs two class-1 votes at cos ~0
+    assert weighted.tolist() == [0, 2]
+
+
+def test_knn_eval_of_a_real_moco_checkpoint(tmp_path):
+    """kNN top-1 of the test MoCo checkpoint's backbone (read through the
+    converter from the full mmengine checkpoint) and of the untrained one,
+    on the CIFAR-layout digits; the same numbers when run again."""
+    from conftest import CIFAR_ROOT, MOCO_CKPT, require_data
+    knn = load_tool('analysis_tools/knn_eval.py')
+    cfg = osp.join(
+        CONFIG_DIR,
+        'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
+    out = tmp_path / 'knn.json'
+    moco = knn.main([
+        cfg,
+        require_data(MOCO_CKPT), '--data-root',
+        require_data(CIFAR_ROOT), '--out',
+        str(out)
+    ])
+    assert moco['weights'].startswith("prefix 'backbone.'")
+    assert (moco['train_images'], moco['test_images']) == (1000, 2000)
+    assert 10 < moco['majority'] <= 100 and 10 < moco['weighted'] <= 100
+    assert json.loads(out.read_text())['majority'] == moco['majority']
+    random = knn.evaluate(cfg, 'random', CIFAR_ROOT)
+    assert random['weights'] == 'random init'
+    assert random['majority'] != moco['majority']

@@ -1,20 +1,55 @@
-"""Check that the README shows what the demo prints.
+"""Check that the README shows what the demo prints, to the precision that a
+run on another CPU model can promise.
 
 The README's demo table sits between ``<!-- demo-table:start -->`` and
 ``<!-- demo-table:end -->`` (inside a code fence); ``make demo`` writes the
-same table to ``WORK_DIR/table.txt``. Exit 0 when they are equal, else 1
-with a diff. ``.ci/run`` runs it after ``make demo``.
+same table to ``WORK_DIR/table.txt``. ``.ci/run`` runs this check after
+``make demo``. Exit 0 when they agree, else 1 with what differs.
+
+The rule (the demo is deterministic on one machine, but CPU models round
+floats differently -- AVX-512 vs AVX2 kernels, another blocking -- and a
+fine-tuning run that rounds differently drifts off like a run with another
+seed):
+
+* **Exact**: every line that carries no measured number (the header: data,
+  backbone, batch, seed, how the schedule was chosen, the number of test
+  images; the column names; the spread lines, which are computed from
+  committed results), and in each method row the method name, the lr and
+  the epochs -- nothing there depends on float rounding.
+* **Within a tolerance**: top-1 and scatter ratio of each method row.
+  ``tolerance = Z * sqrt(2) * s`` with ``s`` the standard deviation over
+  seeds of that method's final runs in the committed effect benchmark
+  (``docs/results/digits/curves.json``, runs ``final | <method> | seed k``,
+  the demo's data, backbone and schedule), and ``Z = 4``. Two independent
+  runs differ with standard deviation ``sqrt(2) * s``; a CPU that rounds
+  differently must not fail CI, so the bound is wide: under a normal spread
+  a difference beyond ``4 sqrt(2) s`` happens about once in 16,000 runs,
+  which leaves room for ``s`` estimated from a few seeds being a fourth too
+  small. Measured: the same code and seed printed Core-tuning 99.33 on an
+  AMD EPYC and 97.56 on an Intel Xeon (1.77 apart; CE 97.11 on both), with
+  a 3-seed std of 0.59 (tolerance 3.34). A stale table (another schedule,
+  another backbone, an older loss: 10-20 points off) sits far outside.
 
     python tools/check_readme_demo.py [--readme README.md] \\
-        [--table work_dirs/demo_digits/table.txt]
+        [--table work_dirs/demo_digits/table.txt] [--spread CURVES_JSON]
 """
 import argparse
-import difflib
+import json
+import math
 import os.path as osp
+import re
+import statistics
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 START, END = '<!-- demo-table:start -->', '<!-- demo-table:end -->'
+SPREAD = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'curves.json')
+Z = 4.0
+NUMBER = r'[-+]?\d+(?:\.\d+)?'
+ROW = re.compile(rf'^(?P<method>\S.*?)\s+(?P<lr>{NUMBER})\s+'
+                 rf'(?P<epochs>\d+)\s+(?P<top1>{NUMBER})\s+'
+                 rf'(?P<scatter>{NUMBER})$')
+MEASURED = ('top1', 'scatter')
 
 
 def readme_table(text):
@@ -26,12 +61,89 @@ def readme_table(text):
     return [ln for ln in lines if not ln.startswith('```')]
 
 
+def parse_table(lines):
+    """``(fixed_lines, rows)``: the lines compared exactly (a method row
+    stands there as ``method | lr | epochs``) and ``{method: {'top1',
+    'scatter'}}``, the measured numbers."""
+    fixed, rows = [], {}
+    in_rows = False
+    for line in lines:
+        match = ROW.match(line) if in_rows else None
+        if match:
+            method = match['method']
+            fixed.append(f'{method} | lr {match["lr"]} | epochs '
+                         f'{match["epochs"]}')
+            rows[method] = {k: float(match[k]) for k in MEASURED}
+            continue
+        in_rows = line.split()[:1] == ['method']
+        fixed.append(line)
+    return fixed, rows
+
+
+def seed_spread(path):
+    """``{method: {'top1': s, 'scatter': s, 'seeds': n}}``: the standard
+    deviation over seeds of each variant's final runs in an effect
+    benchmark's ``curves.json``/``results.json``."""
+    with open(path) as f:
+        runs = json.load(f)
+    finals = {}
+    for key, run in runs.items():
+        parts = [p.strip() for p in key.split('|')]
+        if len(parts) == 3 and parts[0] == 'final':
+            last = run['curve'][-1]
+            finals.setdefault(parts[1], []).append(
+                (last['top1'], last['scatter_ratio']))
+    return {
+        method:
+        dict(
+            top1=statistics.stdev(v[0] for v in values),
+            scatter=statistics.stdev(v[1] for v in values),
+            seeds=len(values))
+        for method, values in finals.items() if len(values) >= 2
+    }
+
+
+def compare(shown, printed, spread):
+    """The differences between the README's table and the printed one
+    under the rule of this module (an empty list: they agree)."""
+    fixed_shown, rows_shown = parse_table(shown)
+    fixed_printed, rows_printed = parse_table(printed)
+    problems = []
+    if fixed_shown != fixed_printed:
+        import difflib
+        problems.append('lines that must be equal differ:\n' + '\n'.join(
+            difflib.unified_diff(
+                fixed_shown, fixed_printed, 'README', 'printed', lineterm='')))
+        return problems
+    for method, numbers in rows_printed.items():
+        if method not in spread:
+            problems.append(
+                f'{method}: no seed spread measured for it (need >= 2 '
+                '"final | <method> | seed k" runs in the spread file)')
+            continue
+        for col in MEASURED:
+            tol = Z * math.sqrt(2) * spread[method][col]
+            diff = abs(numbers[col] - rows_shown[method][col])
+            if diff > tol + 1e-9:
+                problems.append(
+                    f'{method} {col}: README {rows_shown[method][col]}, '
+                    f'printed {numbers[col]} (|diff| {diff:.3f} > tolerance '
+                    f'{tol:.3f} = {Z:g} * sqrt(2) * {spread[method][col]:.4f},'
+                    f' the std over {spread[method]["seeds"]} seeds)')
+    return problems
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--readme', default=osp.join(REPO_ROOT, 'README.md'))
     parser.add_argument(
         '--table',
         default=osp.join(REPO_ROOT, 'work_dirs', 'demo_digits', 'table.txt'))
+    parser.add_argument(
+        '--spread',
+        default=SPREAD,
+        help='effect benchmark results whose final runs give the '
+        'per-method seed spread (default: the committed digits results)')
     args = parser.parse_args(argv)
     with open(args.readme) as f:
         shown = readme_table(f.read())
@@ -40,13 +152,15 @@ def main(argv=None):
         return 1
     with open(args.table) as f:
         printed = [ln.rstrip() for ln in f.read().strip().splitlines()]
-    if shown == printed:
-        print(f'README demo table matches {args.table}')
+    problems = compare(shown, printed, seed_spread(args.spread))
+    if not problems:
+        print(f'README demo table agrees with {args.table} (exact text, '
+              f'lr and epochs; top-1 and scatter within {Z:g} * sqrt(2) * '
+              'the seed std)')
         return 0
-    print(f'README demo table differs from what the demo printed '
+    print(f'README demo table disagrees with what the demo printed '
           f'({args.table}):')
-    sys.stdout.writelines(ln + '\n' for ln in difflib.unified_diff(
-        shown, printed, 'README.md', args.table, lineterm=''))
+    print('\n'.join(problems))
     return 1
 
 

@@ -35,7 +35,10 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from coretune_mm.utils import load_tool  # noqa: E402
+
 SELECTION = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'selection.json')
+SPREAD = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'curves.json')
 CONFIGS = {
     'CE-tuning':
     osp.join(REPO_ROOT, 'configs', 'coretune',
@@ -181,15 +184,20 @@ def main(argv=None):
         help='fine-tune from random weights instead')
     parser.add_argument('--no-tsne', action='store_true')
     args = parser.parse_args(argv)
+    effect = load_tool('analysis_tools/effect_benchmark')
     with open(args.schedule) as f:
-        chosen = json.load(f)['chosen']
-    schedules = {
-        m:
-        dict(
-            lr=args.lr or chosen[m]['lr'],
-            epochs=args.epochs or chosen[m]['epochs'])
-        for m in CONFIGS
-    }
+        selection = json.load(f)
+    # CE, Core-tuning at the paper's eta, and at the selected eta if another
+    variants = ['CE-tuning', 'Core-tuning']
+    if selection.get('chosen_eta') is not None:
+        selected = effect.eta_variant(selection['chosen_eta'])
+        if selected not in variants:
+            variants.append(selected)
+    schedules = {}
+    for name in variants:
+        chosen = selection['chosen'][effect.VARIANTS[name][0]]
+        schedules[name] = dict(
+            lr=args.lr or chosen['lr'], epochs=args.epochs or chosen['epochs'])
 
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
@@ -211,11 +219,10 @@ def main(argv=None):
         ]) != 0:
             raise SystemExit('checkpoint conversion failed')
 
-    effect = load_tool('analysis_tools/effect_benchmark')
     results, ckpts, runs = {}, {}, {}
-    for method in CONFIGS:
+    for method in variants:
         run_stage(f'3/4 fine-tuning: {method}')
-        run_dir = osp.join(work_dir, method.lower())
+        run_dir = osp.join(work_dir, effect.slug(method.lower()))
         sched = schedules[method]
         cfg = effect.fine_tune_cfg(
             method,
@@ -276,7 +283,8 @@ def main(argv=None):
         args.batch_size,
         args.seed,
         n_test,
-        selected=args.epochs is None and args.lr is None)
+        selected=args.epochs is None and args.lr is None,
+        spread=seed_spread_lines(effect, list(results)))
     with open(osp.join(work_dir, 'table.txt'), 'w') as f:
         f.write(table + '\n')
     print()
@@ -286,10 +294,56 @@ def main(argv=None):
     print(f'artefacts: {work_dir} (total {time.time() - start:.0f} s)')
 
 
-def format_table(results, init, batch_size, seed, n_test, selected=True):
+def seed_spread_lines(effect, variants, path=SPREAD):
+    """How far this single-seed table can move: each variant's mean ± std
+    over the committed effect benchmark's seeds (the demo's data, backbone
+    recipe and schedules) and the paired difference to CE with its 95 %
+    confidence interval -- computed from committed results, so the text is
+    the same on every machine."""
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        runs = json.load(f)
+    finals = {}
+    for key, run in runs.items():
+        parts = [p.strip() for p in key.split('|')]
+        if len(parts) == 3 and parts[0] == 'final':
+            finals.setdefault(parts[1], {})[parts[2]] = \
+                run['curve'][-1]['top1']
+    rel = osp.relpath(path, REPO_ROOT)
+    if not all(len(finals.get(v, {})) >= 2 for v in variants):
+        return [
+            f'(no multi-seed runs of every method in {rel}: the spread '
+            'of this table is unknown)'
+        ]
+    seeds = sorted(set.intersection(*(set(finals[v]) for v in variants)))
+    lines = [
+        f'Spread: the same methods over {len(seeds)} seeds ({rel}): ' +
+        ', '.join(f'{v} {effect.fmt([finals[v][s] for s in seeds])}'
+                  for v in variants)
+    ]
+    for v in variants[1:]:
+        st = effect.paired_stats(
+            [finals[v][s] - finals['CE-tuning'][s] for s in seeds])
+        lines.append(
+            f'{v} - CE-tuning, paired over seeds: {st["mean"]:+.2f}, 95 % CI '
+            f'[{st["ci"][0]:+.2f}, {st["ci"][1]:+.2f}], p = {st["p"]:.3f}')
+    lines.append('A single-seed gap inside that interval is seed noise; a '
+                 'CPU model with other float rounding moves the rows above '
+                 'like another seed would.')
+    return lines
+
+
+def format_table(results,
+                 init,
+                 batch_size,
+                 seed,
+                 n_test,
+                 selected=True,
+                 spread=()):
     """The comparison table the demo prints and the README shows
-    (deterministic: no timings; ``tools/check_readme_demo.py`` compares
-    the two)."""
+    (deterministic on one machine: no timings; ``tools/check_readme_demo.py``
+    compares the two, top-1 and scatter within the seed spread)."""
     how = ('the lr/epochs chosen on held-out training digits' if selected else
            'lr/epochs given on the command line (not selected)')
     lines = [
@@ -302,17 +356,7 @@ def format_table(results, init, batch_size, seed, n_test, selected=True):
     for method, r in results.items():
         lines.append(f'{method:<12} {r["lr"]:>5} {r["epochs"]:>6} '
                      f'{r["top1"]:>10.2f} {r["scatter_ratio"]:>14.3f}')
-    return '\n'.join(lines)
-
-
-def load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'coretune_demo_' + name.replace('/', '_'),
-        osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return '\n'.join(lines + list(spread))
 
 
 if __name__ == '__main__':

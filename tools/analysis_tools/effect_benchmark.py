@@ -65,11 +65,8 @@ VARIANTS = {
      _mixup(official=True, hard_positive='anchor', neg_lambda='clamp')),
     'Core w/o hard mixup': ('Core-tuning', CORE_CFG, _mixup(enabled=False)),
     'Core, gamma=0': ('Core-tuning', CORE_CFG, _loss(gamma=0.0)),
-    'Core, eta=1.0': ('Core-tuning', CORE_CFG, _loss(eta=1.0)),
     'Core, neg_lambda=rescale':
     ('Core-tuning', CORE_CFG, _mixup(neg_lambda='rescale')),
-    'Core, eta=10 (official script default)': ('Core-tuning', CORE_CFG,
-                                               _loss(eta=10.0)),
     'Core, eta=0 (mixed CE only)': ('Core-tuning', CORE_CFG, _loss(eta=0.0)),
     'Core, supcon normaliser': ('Core-tuning', CORE_CFG,
                                 _loss(normalizer='supcon')),
@@ -77,10 +74,26 @@ VARIANTS = {
     ('Core-tuning', CORE_CFG, lambda cfg: cfg.custom_hooks.append(
         dict(type='ContrastiveInitHook', ratio=0.1))),
 }
-DEFAULT_VARIANTS = [
-    'CE-tuning', 'Core-tuning', 'Core (official)', 'Core w/o hard mixup',
-    'Core, gamma=0', 'Core, eta=1.0'
-]
+PAPER_ETA = 0.1  # CoreLoss's default, the paper's (official README) weight
+
+
+def eta_variant(eta):
+    """The variant name of Core-tuning at contrastive weight ``eta``
+    (``'Core-tuning'`` at the paper's), registered in VARIANTS on first
+    use."""
+    eta = float(eta)
+    if eta == PAPER_ETA:
+        return 'Core-tuning'
+    name = f'Core, eta={eta:g}'
+    VARIANTS.setdefault(name, ('Core-tuning', CORE_CFG, _loss(eta=eta)))
+    return name
+
+
+for _eta in (1.0, 10.0):  # 10: the official script's argparse default
+    eta_variant(_eta)
+
+# the final runs: CE, Core at the paper's eta, Core at the selected eta
+DEFAULT_VARIANTS = ['CE-tuning', 'Core-tuning', 'selected']
 
 # dataset presets: folder-per-class ``train/`` and ``test/`` under data_root
 DATASETS = {
@@ -300,8 +313,7 @@ def select_schedules(args, runs, preset):
     for method in METHODS:
         for lr in args.lrs:
             for epochs in args.epochs_grid:
-                key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
-                       f'{args.select_seed}')
+                key = select_key(method, lr, epochs, args.select_seed)
                 run_dir = osp.join(runs.work_root, 'select', slug(key))
                 todo[key] = (
                     lambda m=method, lr=lr, e=epochs, d=run_dir: fine_tune_cfg(
@@ -324,8 +336,7 @@ def select_schedules(args, runs, preset):
         best = None
         for lr in args.lrs:
             for epochs in args.epochs_grid:
-                key = (f'select | {method} | lr {lr} | {epochs} ep | seed '
-                       f'{args.select_seed}')
+                key = select_key(method, lr, epochs, args.select_seed)
                 top1 = done[key]['curve'][-1]['top1']
                 grid.append(
                     dict(
@@ -339,6 +350,7 @@ def select_schedules(args, runs, preset):
                     best = (rank,
                             dict(lr=lr, epochs=epochs, heldout_top1=top1))
         chosen[method] = best[1]
+    eta_grid, chosen_eta = select_eta(args, runs, preset, chosen)
     selection = dict(
         dataset=args.dataset,
         data_root=_shown(args.data_root),
@@ -353,10 +365,74 @@ def select_schedules(args, runs, preset):
         rule='highest final held-out top-1; ties: fewer epochs, then '
         'smaller lr',
         grid=grid,
-        chosen=chosen)
+        chosen=chosen,
+        etas=args.etas,
+        eta_rule='highest final held-out top-1 of Core-tuning at its chosen '
+        f'schedule; ties: the paper\'s eta ({PAPER_ETA}), then the smaller',
+        eta_grid=eta_grid,
+        chosen_eta=chosen_eta)
     with open(osp.join(runs.work_root, 'selection.json'), 'w') as f:
         json.dump(selection, f, indent=1)
     return selection
+
+
+def select_key(variant, lr, epochs, seed):
+    """The results key of a selection run (Core-tuning at the paper's eta
+    keeps the key of the schedule grid, so it is trained once)."""
+    return f'select | {variant} | lr {lr} | {epochs} ep | seed {seed}'
+
+
+def select_eta(args, runs, preset, chosen):
+    """Stage 1b: Core-tuning's eta on the same held-out images, at the
+    schedule chosen for Core-tuning in stage 1."""
+    sched = chosen['Core-tuning']
+    todo = {}
+    for eta in args.etas:
+        variant = eta_variant(eta)
+        key = select_key(variant, sched['lr'], sched['epochs'],
+                         args.select_seed)
+        run_dir = osp.join(runs.work_root, 'select', slug(key))
+        todo[key] = (lambda v=variant, d=run_dir: fine_tune_cfg(
+            v,
+            data_root=args.data_root,
+            checkpoint=args.checkpoint,
+            work_dir=d,
+            lr=sched['lr'],
+            epochs=sched['epochs'],
+            batch_size=args.batch_size,
+            seed=args.select_seed,
+            val_interval=args.val_interval,
+            holdout_every=args.holdout_every,
+            preprocessor=preset['preprocessor']), run_dir)
+    done = runs.run(todo)
+    grid, best = [], None
+    for eta in args.etas:
+        key = select_key(
+            eta_variant(eta), sched['lr'], sched['epochs'], args.select_seed)
+        top1 = done[key]['curve'][-1]['top1']
+        grid.append(dict(eta=eta, heldout_top1=top1, key=key))
+        rank = (top1, eta == PAPER_ETA, -eta)
+        if best is None or rank > best[0]:
+            best = (rank, eta)
+    return grid, best[1]
+
+
+def paired_stats(diffs):
+    """Mean, 95 % confidence interval (t distribution) and the paired
+    t-test's two-sided p-value of per-seed paired differences."""
+    from scipy import stats
+    n = len(diffs)
+    mean = statistics.mean(diffs)
+    if n < 2:
+        return dict(
+            n=n, mean=mean, ci=(float('nan'), float('nan')), p=float('nan'))
+    sd = statistics.stdev(diffs)
+    half = stats.t.ppf(0.975, n - 1) * sd / n**0.5
+    if sd == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(2 * stats.t.sf(abs(mean) / (sd / n**0.5), n - 1))
+    return dict(n=n, mean=mean, sd=sd, ci=(mean - half, mean + half), p=p)
 
 
 def fmt(values, digits=2):
@@ -380,14 +456,29 @@ def selection_table(selection):
     return '\n'.join(lines)
 
 
+def eta_table(selection):
+    lines = [
+        f'Contrastive weight eta of Core-tuning at its chosen schedule '
+        f'(lr {selection["chosen"]["Core-tuning"]["lr"]}, '
+        f'{selection["chosen"]["Core-tuning"]["epochs"]} epochs), same '
+        'held-out images; rule: ' + selection['eta_rule'] + '.\n',
+        '| eta | held-out top-1 (%) | chosen |', '|---|---|---|'
+    ]
+    for row in selection['eta_grid']:
+        mark = '**yes**' if row['eta'] == selection['chosen_eta'] else ''
+        lines.append(f'| {row["eta"]:g} | {row["heldout_top1"]:.2f} | '
+                     f'{mark} |')
+    return '\n'.join(lines)
+
+
 def final_table(results, variants, seeds, schedules):
     """mean ± std per variant and the per-seed paired difference to CE."""
     ce = {s: results[f'final | CE-tuning | seed {s}'] for s in seeds} \
         if 'CE-tuning' in variants else None
     lines = [
         '| variant | lr | epochs | top-1 (%) | scatter ratio | '
-        'paired diff. to CE per seed | diff. mean ± std |',
-        '|---|---|---|---|---|---|---|'
+        'paired diff. to CE per seed | diff. mean ± std | 95 % CI | '
+        'paired t-test p |', '|---|---|---|---|---|---|---|---|---|'
     ]
     for name in variants:
         rows = [
@@ -395,19 +486,21 @@ def final_table(results, variants, seeds, schedules):
         ]
         sched = schedules[VARIANTS[name][0]]
         top1 = [r['top1'] for r in rows]
-        diff_cells = ('—', '—')
+        diff_cells = ('—', ) * 4
         if ce is not None and name != 'CE-tuning':
             diffs = [
                 t - ce[s]['curve'][-1]['top1'] for t, s in zip(top1, seeds)
             ]
+            st = paired_stats(diffs)
             diff_cells = (', '.join(f'{d:+.2f}' for d in diffs),
-                          f'{statistics.mean(diffs):+.2f} ± '
-                          f'{statistics.stdev(diffs):.2f}'
-                          if len(diffs) > 1 else f'{diffs[0]:+.2f}')
+                          f'{st["mean"]:+.2f} ± {st["sd"]:.2f}'
+                          if len(diffs) > 1 else f'{diffs[0]:+.2f}',
+                          f'[{st["ci"][0]:+.2f}, {st["ci"][1]:+.2f}]',
+                          f'{st["p"]:.3f}')
         lines.append(
             f'| {name} | {sched["lr"]} | {sched["epochs"]} | {fmt(top1)} | '
-            f'{fmt([r["scatter_ratio"] for r in rows], 3)} | '
-            f'{diff_cells[0]} | {diff_cells[1]} |')
+            f'{fmt([r["scatter_ratio"] for r in rows], 3)} | ' +
+            ' | '.join(diff_cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -428,10 +521,19 @@ def main(argv=None):
         '--variants',
         nargs='+',
         default=DEFAULT_VARIANTS,
-        choices=list(VARIANTS))
+        help='variants of the final runs: ' + ', '.join(VARIANTS) +
+        ", or 'selected' (Core-tuning at the selected eta; default: CE, "
+        'Core at the paper\'s eta, Core at the selected eta)')
     parser.add_argument(
         '--lrs', type=float, nargs='+', default=[0.01, 0.05, 0.1])
     parser.add_argument('--epochs-grid', type=int, nargs='+', default=[30, 60])
+    parser.add_argument(
+        '--etas',
+        type=float,
+        nargs='+',
+        default=[0.1, 1.0, 10.0],
+        help="Core-tuning's eta grid, selected on the held-out images at "
+        "Core-tuning's chosen schedule")
     parser.add_argument(
         '--holdout-every',
         type=int,
@@ -470,6 +572,7 @@ def main(argv=None):
     os.makedirs(work_root, exist_ok=True)
     runs = Runs(work_root, args.jobs)
     report = []
+    chosen_eta = None
     if args.fixed_schedule:
         lr, epochs = float(args.fixed_schedule[0]), int(args.fixed_schedule[1])
         schedules = {m: dict(lr=lr, epochs=epochs) for m in METHODS}
@@ -486,12 +589,26 @@ def main(argv=None):
             f'{selection["train_images"]}), seed {args.select_seed}, rule: '
             f'{selection["rule"]}. The test split is not read.\n')
         report.append(selection_table(selection) + '\n')
+        report.append(eta_table(selection) + '\n')
+        chosen_eta = selection['chosen_eta']
         if args.select_only:
             print('\n'.join(report))
             return runs.results
 
-    todo = {}
+    if 'selected' in args.variants and chosen_eta is None:
+        raise SystemExit("--variants selected needs the eta selection (not "
+                         'with --fixed-schedule)')
+    variants = []
     for name in args.variants:
+        if name == 'selected':
+            name = eta_variant(chosen_eta)
+        elif name not in VARIANTS:
+            raise SystemExit(f'unknown variant {name!r}; one of '
+                             f'{", ".join(VARIANTS)} or selected')
+        if name not in variants:
+            variants.append(name)
+    todo = {}
+    for name in variants:
         sched = schedules[VARIANTS[name][0]]
         for seed in args.seeds:
             key = f'final | {name} | seed {seed}'
@@ -515,7 +632,10 @@ def main(argv=None):
         f'images), batch {args.batch_size}, seeds {args.seeds}; top-1 and '
         f'scatter ratio after the last epoch on the test split ({n_test} '
         'images); mean ± std over seeds.\n')
-    report.append(final_table(results, args.variants, args.seeds, schedules))
+    report.append(final_table(results, variants, args.seeds, schedules))
+    if chosen_eta is not None:
+        report.append(f'\nSelected eta: {chosen_eta:g} (row '
+                      f'"{eta_variant(chosen_eta)}").')
     text = '\n'.join(report)
     print('\n' + text)
     with open(osp.join(work_root, 'report.md'), 'w') as f:

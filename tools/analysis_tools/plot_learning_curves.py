@@ -11,24 +11,16 @@ vs epoch, one line per method (the mean over its seeds) with the spread
         --run Core work_dirs/demo_digits/core-tuning --out curves.png
 """
 import argparse
-import functools
-import importlib.util
 import json
 import os.path as osp
 import sys
 
 import numpy as np
 
-HERE = osp.dirname(osp.abspath(__file__))
 
-
-@functools.lru_cache(maxsize=None)
 def _effect():
-    spec = importlib.util.spec_from_file_location(
-        'coretune_effect_benchmark', osp.join(HERE, 'effect_benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from coretune_mm.utils import load_tool
+    return load_tool('analysis_tools/effect_benchmark.py')
 
 
 def runs_of_benchmark(work_dir, variants=None):
