@@ -271,5 +271,5 @@ def test_knn_eval_of_a_real_moco_checkpoint(tmp_path):
     assert 10 < moco['majority'] <= 100 and 10 < moco['weighted'] <= 100
     assert json.loads(out.read_text())['majority'] == moco['majority']
     random = knn.evaluate(cfg, 'random', CIFAR_ROOT)
-    assert random['weights'] == 'random init'
+    assert random['weights'] == 'random init (seed 0)'
     assert random['majority'] != moco['majority']

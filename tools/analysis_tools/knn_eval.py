@@ -16,7 +16,8 @@ pipeline.
 
     python tools/analysis_tools/knn_eval.py CONFIG CHECKPOINT \\
         --data-root ../shared/data/cifar10-jpg   # train/ and test/ folders
-    python tools/analysis_tools/knn_eval.py CONFIG random  # untrained
+    python tools/analysis_tools/knn_eval.py CONFIG random \\
+        --data-root ../shared/data/cifar10-jpg   # untrained (seed 0)
 """
 import argparse
 import copy
@@ -68,8 +69,10 @@ def build_backbone(cfg, checkpoint):
     from mmengine.model import revert_sync_batchnorm
     backbone = revert_sync_batchnorm(MODELS.build(backbone_cfg))
     if checkpoint == 'random':
-        backbone.init_weights()
-        return backbone, 'random init'
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the same untrained network every time
+            backbone.init_weights()
+        return backbone, 'random init (seed 0)'
     convert = load_tool('convert_csl_checkpoint.py')
     target = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
     state, _ = convert.find_state_dict(load_checkpoint_file(checkpoint))
@@ -84,7 +87,18 @@ def split_loader(cfg, data_root, split, batch_size):
     """A data loader of ``split`` (a folder of ``data_root``, or the config's
     own dataset when ``data_root`` is None) through the test pipeline."""
     from mmengine.runner import Runner
-    test = copy.deepcopy(cfg.test_dataloader)
+    if cfg.get('test_dataloader'):
+        test = copy.deepcopy(cfg.test_dataloader)
+    elif data_root is not None:  # e.g. a self-supervised pretraining config
+        test = dict(
+            dataset=dict(pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='PackInputs')
+            ]))
+        test = type(cfg)(test)
+    else:
+        raise ValueError(f'{cfg.filename} has no test_dataloader: pass '
+                         '--data-root')
     if data_root is not None:
         test.dataset.update(
             type='CustomDataset', data_root=data_root, data_prefix=split)
@@ -124,10 +138,16 @@ def evaluate(config,
     cfg = Config.fromfile(config)
     backbone, source = build_backbone(cfg, checkpoint)
     backbone.eval()
+    # the normalisation of the config (a SelfSupDataPreprocessor's too)
     pre_cfg = copy.deepcopy(
         cfg.get('data_preprocessor') or cfg.model.get('data_preprocessor')
-        or dict(type='ClsDataPreprocessor'))
-    pre_cfg.setdefault('type', 'ClsDataPreprocessor')
+        or {})
+    pre_cfg = dict(
+        type='mmpretrain.ClsDataPreprocessor',
+        **{
+            k: pre_cfg[k]
+            for k in ('mean', 'std', 'to_rgb') if k in pre_cfg
+        })
     preprocessor = MODELS.build(pre_cfg)
     train_x, train_y = extract(backbone, preprocessor,
                                split_loader(cfg, data_root, 'train',
