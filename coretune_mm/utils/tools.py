@@ -10,8 +10,8 @@ _HERE = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def tools_dir() -> str:
     """The ``tools/`` folder: the source checkout's, else the one a wheel
     ships as ``coretune_mm/.mim/tools``."""
-    for candidate in (osp.join(osp.dirname(_HERE), 'tools'),
-                      osp.join(_HERE, '.mim', 'tools')):
+    for candidate in (osp.join(osp.dirname(_HERE),
+                               'tools'), osp.join(_HERE, '.mim', 'tools')):
         if osp.isdir(candidate):
             return candidate
     raise FileNotFoundError('no tools/ folder beside coretune_mm (a source '

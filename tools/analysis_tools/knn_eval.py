@@ -33,8 +33,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
-def knn_predict(train_feats, train_labels, test_feats, k=20, temperature=0.07,
-                num_classes=None, chunk=1024):
+def knn_predict(train_feats,
+                train_labels,
+                test_feats,
+                k=20,
+                temperature=0.07,
+                num_classes=None,
+                chunk=1024):
     """(majority, weighted) predicted labels of ``test_feats`` (N, D) from
     their ``k`` nearest ``train_feats`` (M, D) by cosine similarity."""
     train_feats = F.normalize(train_feats.float(), dim=1)
@@ -78,8 +83,10 @@ def build_backbone(cfg, checkpoint):
     state, _ = convert.find_state_dict(load_checkpoint_file(checkpoint))
     weights, report = convert.convert(state, target)
     backbone.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in weights.items()}, strict=True)
+        {
+            k[len('backbone.'):]: v
+            for k, v in weights.items()
+        }, strict=True)
     return backbone, f"prefix {report['prefix']!r} ({report['layout']})"
 
 
@@ -144,18 +151,20 @@ def evaluate(config,
         or {})
     pre_cfg = dict(
         type='mmpretrain.ClsDataPreprocessor',
-        **{
-            k: pre_cfg[k]
-            for k in ('mean', 'std', 'to_rgb') if k in pre_cfg
-        })
+        **{k: pre_cfg[k]
+           for k in ('mean', 'std', 'to_rgb') if k in pre_cfg})
     preprocessor = MODELS.build(pre_cfg)
-    train_x, train_y = extract(backbone, preprocessor,
-                               split_loader(cfg, data_root, 'train',
-                                            batch_size))
+    train_x, train_y = extract(
+        backbone, preprocessor,
+        split_loader(cfg, data_root, 'train', batch_size))
     test_x, test_y = extract(backbone, preprocessor,
                              split_loader(cfg, data_root, 'test', batch_size))
     majority, weighted = knn_predict(
-        train_x, train_y, test_x, k=k, temperature=temperature,
+        train_x,
+        train_y,
+        test_x,
+        k=k,
+        temperature=temperature,
         num_classes=int(max(train_y.max(), test_y.max())) + 1)
     return dict(
         majority=100.0 * float((majority == test_y).float().mean()),
@@ -171,8 +180,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='an mmpretrain config (its backbone, '
-                        'test pipeline and data_preprocessor)')
+    parser.add_argument(
+        'config',
+        help='an mmpretrain config (its backbone, '
+        'test pipeline and data_preprocessor)')
     parser.add_argument(
         'checkpoint',
         help="any checkpoint the converter reads, or 'random' for an "
