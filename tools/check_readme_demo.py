@@ -35,7 +35,6 @@ seed):
         [--table work_dirs/demo_digits/table.txt] [--spread CURVES_JSON]
 """
 import argparse
-import json
 import math
 import os.path as osp
 import re
@@ -43,6 +42,8 @@ import statistics
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 START, END = '<!-- demo-table:start -->', '<!-- demo-table:end -->'
 SPREAD = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'curves.json')
 Z = 3.0
@@ -87,16 +88,14 @@ def seed_spread(path):
     standard deviation over seeds of each variant's final runs in an effect
     benchmark's ``curves.json``/``results.json``, and the factor ``f`` that
     makes it the 95 % upper confidence bound for ``n`` seeds."""
-    with open(path) as f:
-        runs = json.load(f)
-    finals = {}
-    for key, run in runs.items():
-        parts = [p.strip() for p in key.split('|')]
-        if len(parts) == 3 and parts[0] == 'final':
-            last = run['curve'][-1]
-            finals.setdefault(parts[1], []).append(
-                (last['top1'], last['scatter_ratio']))
     from scipy.stats import chi2
+
+    from coretune_mm.utils import load_tool
+    finals = {
+        variant: [(r['top1'], r['scatter_ratio']) for r in seeds.values()]
+        for variant, seeds in load_tool(
+            'analysis_tools/effect_benchmark.py').final_runs(path).items()
+    }
     spread = {}
     for method, values in finals.items():
         if len(values) < 2:

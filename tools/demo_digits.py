@@ -302,14 +302,13 @@ def seed_spread_lines(effect, variants, path=SPREAD):
     the same on every machine."""
     if not osp.exists(path):
         return []
-    with open(path) as f:
-        runs = json.load(f)
-    finals = {}
-    for key, run in runs.items():
-        parts = [p.strip() for p in key.split('|')]
-        if len(parts) == 3 and parts[0] == 'final':
-            finals.setdefault(parts[1], {})[parts[2]] = \
-                run['curve'][-1]['top1']
+    finals = {
+        variant: {
+            seed: r['top1']
+            for seed, r in seeds.items()
+        }
+        for variant, seeds in effect.final_runs(path).items()
+    }
     rel = osp.relpath(path, REPO_ROOT)
     if not all(len(finals.get(v, {})) >= 2 for v in variants):
         return [

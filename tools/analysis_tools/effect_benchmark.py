@@ -307,6 +307,42 @@ def _shown(path):
     return rel if not rel.startswith('../..') else osp.abspath(path)
 
 
+def job(args, preset, runs, stage, key, variant, lr, epochs, seed, holdout):
+    """``{key: (config builder, run dir)}`` of one run for ``Runs.run``:
+    ``variant`` at ``lr``/``epochs``/``seed``, on the held-out split of the
+    training images when ``holdout`` (selection), else on the full training
+    split read on the test split (final runs)."""
+    run_dir = osp.join(runs.work_root, stage, slug(key))
+    return {
+        key: (lambda: fine_tune_cfg(
+            variant,
+            data_root=args.data_root,
+            checkpoint=args.checkpoint,
+            work_dir=run_dir,
+            lr=lr,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            seed=seed,
+            val_interval=args.val_interval,
+            holdout_every=args.holdout_every if holdout else 0,
+            preprocessor=preset['preprocessor']), run_dir)
+    }
+
+
+def final_runs(path):
+    """``{variant: {seed: last validation record}}`` of the final runs in an
+    effect benchmark's ``results.json`` / committed ``curves.json``."""
+    with open(path) as f:
+        runs = json.load(f)
+    finals = {}
+    for key, run in runs.items():
+        parts = [p.strip() for p in key.split('|')]
+        if len(parts) == 3 and parts[0] == 'final':
+            seed = int(parts[2].split()[-1])
+            finals.setdefault(parts[1], {})[seed] = run['curve'][-1]
+    return finals
+
+
 def select_schedules(args, runs, preset):
     """Stage 1: the (lr, epochs) grid on held-out training images."""
     todo = {}
@@ -314,20 +350,9 @@ def select_schedules(args, runs, preset):
         for lr in args.lrs:
             for epochs in args.epochs_grid:
                 key = select_key(method, lr, epochs, args.select_seed)
-                run_dir = osp.join(runs.work_root, 'select', slug(key))
-                todo[key] = (
-                    lambda m=method, lr=lr, e=epochs, d=run_dir: fine_tune_cfg(
-                        m,
-                        data_root=args.data_root,
-                        checkpoint=args.checkpoint,
-                        work_dir=d,
-                        lr=lr,
-                        epochs=e,
-                        batch_size=args.batch_size,
-                        seed=args.select_seed,
-                        val_interval=args.val_interval,
-                        holdout_every=args.holdout_every,
-                        preprocessor=preset['preprocessor']), run_dir)
+                todo.update(
+                    job(args, preset, runs, 'select', key, method, lr, epochs,
+                        args.select_seed, True))
     done = runs.run(todo)
     num_train = count_images(args.data_root)
     n_held = len(holdout_indices(num_train, args.holdout_every)[1])
@@ -391,19 +416,9 @@ def select_eta(args, runs, preset, chosen):
         variant = eta_variant(eta)
         key = select_key(variant, sched['lr'], sched['epochs'],
                          args.select_seed)
-        run_dir = osp.join(runs.work_root, 'select', slug(key))
-        todo[key] = (lambda v=variant, d=run_dir: fine_tune_cfg(
-            v,
-            data_root=args.data_root,
-            checkpoint=args.checkpoint,
-            work_dir=d,
-            lr=sched['lr'],
-            epochs=sched['epochs'],
-            batch_size=args.batch_size,
-            seed=args.select_seed,
-            val_interval=args.val_interval,
-            holdout_every=args.holdout_every,
-            preprocessor=preset['preprocessor']), run_dir)
+        todo.update(
+            job(args, preset, runs, 'select', key, variant, sched['lr'],
+                sched['epochs'], args.select_seed, True))
     done = runs.run(todo)
     grid, best = [], None
     for eta in args.etas:
@@ -612,19 +627,9 @@ def main(argv=None):
         sched = schedules[VARIANTS[name][0]]
         for seed in args.seeds:
             key = f'final | {name} | seed {seed}'
-            run_dir = osp.join(work_root, 'final', slug(key))
-            todo[key] = (
-                lambda n=name, s=seed, d=run_dir, sc=sched: fine_tune_cfg(
-                    n,
-                    data_root=args.data_root,
-                    checkpoint=args.checkpoint,
-                    work_dir=d,
-                    lr=sc['lr'],
-                    epochs=sc['epochs'],
-                    batch_size=args.batch_size,
-                    seed=s,
-                    val_interval=args.val_interval,
-                    preprocessor=preset['preprocessor']), run_dir)
+            todo.update(
+                job(args, preset, runs, 'final', key, name, sched['lr'],
+                    sched['epochs'], seed, False))
     results = runs.run(todo)
     n_test = count_images(args.data_root, 'test')
     report.append(
