@@ -4,7 +4,6 @@ import torch
 import torch.nn as nn
 
 from .decision import check_nonfinite_mode, plan_call
-from .distributed import get_world_size
 from .losses import (POSITIVE_RULES, check_contrast_params, focal_supcon_loss,
                      soft_target_cross_entropy)
 
@@ -113,9 +112,7 @@ class CoreLoss(nn.Module):
                               ('logits', logits)], targets, self.nonfinite)
             if plan.skip:
                 return skipped_losses(logits, proj)
-            counts = plan.counts
-            if not (self.gather_distributed and get_world_size() > 1):
-                counts = [counts[plan.rank]]
+            counts = plan.contrast_counts(self.gather_distributed)
         loss_ce = soft_target_cross_entropy(logits, targets)
         loss_con = focal_supcon_loss(
             proj,

@@ -48,6 +48,13 @@ class StepPlan(NamedTuple):
     rank: int
     skip: bool
 
+    def contrast_counts(self, gather: bool) -> List[int]:
+        """The counts a contrast takes: every rank's when it gathers across
+        ranks (``gather`` under DDP), else this rank's alone."""
+        if gather and len(self.counts) > 1:
+            return self.counts
+        return [self.counts[self.rank]]
+
 
 def check_nonfinite_mode(mode: str) -> None:
     if mode not in NONFINITE_MODES:

@@ -192,7 +192,7 @@ def focal_supcon_loss(z: torch.Tensor,
     if counts is None:
         # a direct call: its inputs are judged on every rank together
         plan = plan_call([('projected features z', z)], targets, 'raise')
-        counts = plan.counts if world_size > 1 else [plan.counts[plan.rank]]
+        counts = plan.contrast_counts(gather_distributed)
     if len(counts) != world_size:
         raise ValueError(f'counts has {len(counts)} entries for '
                          f'{world_size} rank(s)')

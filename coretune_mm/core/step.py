@@ -61,9 +61,10 @@ def core_tuning_step(
         # every rank: non-finite losses for the loss scaler to skip the step
         return skipped_losses(logits, proj), logits
     factor = rows.shape[0] // h.shape[0]
-    counts = [c * factor for c in plan.counts]
-    if not getattr(core_loss, 'gather_distributed', True):
-        counts = [counts[plan.rank]]
+    counts = [
+        c * factor for c in plan.contrast_counts(
+            getattr(core_loss, 'gather_distributed', True))
+    ]
     losses = core_loss(
         logits, proj, row_targets, num_clean=h.shape[0], counts=counts)
     return losses, logits
