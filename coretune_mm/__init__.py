@@ -12,7 +12,8 @@ from .core import (CoreLoss, HardMixup, ProjectionHead, focal_supcon_loss,
 from .engine import ContrastiveInitHook, IterationSeedHook, PooledFeatureHook
 from .evaluation import FeatureScatter
 from .models import *  # noqa: F401,F403  the heads of the installed libraries
-from .utils import allow_mmengine_checkpoints, register_config_scope
+from .utils import (allow_mmengine_checkpoints, register_config_scope,
+                    register_csl_scheme)
 from .version import __version__
 
 # mmengine checkpoints (load_from, --resume, mmpretrain's self-supervised
@@ -21,6 +22,9 @@ from .version import __version__
 allow_mmengine_checkpoints()
 # `coretune_mm::folder/config.py` resolves to the installed package's configs
 register_config_scope()
+# `mmpretrain://NAME`: the self-supervised checkpoint of mmpretrain's model
+# zoo named NAME, its URL read from the installed mmpretrain's model index
+register_csl_scheme()
 
 __all__ = [
     'CoreLoss', 'ContrastiveInitHook', 'FeatureScatter', 'IterationSeedHook',

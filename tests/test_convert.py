@@ -89,7 +89,122 @@ def layouts():
                     for n, v in no_fc.items()
                 }, 'neck.mlp.0.weight': torch.randn(2048, 2048)
             }),
+        # DINO's main_dino.py: the student is DDP-wrapped, the teacher not;
+        # the teacher is the model DINO evaluates
+        'dino':
+        dict(
+            student={
+                **{
+                    'module.backbone.' + n: v
+                    for n, v in k.items()
+                }, 'module.head.mlp.0.weight': torch.randn(2048, 2048)
+            },
+            teacher={
+                **{
+                    'backbone.' + n: v
+                    for n, v in no_fc.items()
+                }, 'head.last_layer.weight_g': torch.randn(65536, 1)
+            },
+            epoch=100),
+        # VISSL: classy_state_dict -> base_model -> model -> trunk / heads
+        'vissl':
+        dict(
+            classy_state_dict=dict(
+                base_model=dict(
+                    model=dict(
+                        trunk={
+                            '_feature_blocks.' + n: v
+                            for n, v in no_fc.items()
+                        },
+                        heads={'0.clf.0.weight': torch.randn(128, 2048)})))),
+        # SimCLRv2 PyTorch port (r50_1x_sk0.pth): {'resnet': ..., 'head': ..}
+        'simclrv2':
+        dict(
+            resnet={
+                **{simclrv2_name(n): v
+                   for n, v in no_fc.items()}, 'fc.weight':
+                torch.randn(1000, 2048)
+            },
+            head={'layers.0.0.weight': torch.randn(2048, 2048)}),
+        # a BYOL port whose encoder is nn.Sequential(*resnet.children()[:-1])
+        'byol-sequential':
+        dict(
+            online={sequential_name('encoder.', n): v
+                    for n, v in no_fc.items()},
+            target={sequential_name('encoder.', n): v
+                    for n, v in k.items() if not n.startswith('fc.')}),
+        # solo-learn (PyTorch Lightning): backbone.* beside projector.*
+        'solo-learn':
+        {
+            'pytorch-lightning_version': '1.5.0',
+            'hyper_parameters': {},
+            'state_dict': {
+                **{
+                    'backbone.' + n: v
+                    for n, v in no_fc.items()
+                }, 'projector.0.weight': torch.randn(2048, 2048),
+                **{
+                    'momentum_backbone.' + n: v
+                    for n, v in k.items() if not n.startswith('fc.')
+                }
+            }
+        },
+        # sthalles/SimCLR: the MLP replaces backbone.fc
+        'simclr-sthalles':
+        dict(
+            arch='resnet50',
+            state_dict={
+                **{
+                    'backbone.' + n: v
+                    for n, v in no_fc.items()
+                }, 'backbone.fc.0.weight': torch.randn(2048, 2048),
+                'backbone.fc.2.weight': torch.randn(128, 2048)
+            }),
     }
+
+
+# the layout each checkpoint must be reported as
+LAYOUT_NAMES = {
+    'moco-v2': 'MoCo v1/v2 (facebookresearch)',
+    'moco-v3': 'MoCo v3 (facebookresearch)',
+    'simclr-torchvision': 'torchvision layout',
+    'simclr-encoder': 'SimCLR / BYOL (encoder)',
+    'byol-online-target': 'BYOL (online network)',
+    'mmpretrain': 'mmpretrain / mmselfsup self-supervised',
+    'dino': 'DINO (teacher)',
+    'vissl': 'VISSL (trunk)',
+    'simclrv2': 'SimCLRv2 (PyTorch port of the TF checkpoints)',
+    'byol-sequential':
+    'ResNet as nn.Sequential (BYOL port: encoder.4.0 = layer1.0)',
+    'solo-learn': 'solo-learn (PyTorch Lightning)',
+    'simclr-sthalles': 'SimCLR (sthalles/SimCLR port: MLP in backbone.fc)',
+}
+
+
+def sequential_name(prefix, name):
+    """torchvision name -> its key in ``nn.Sequential(*children()[:-1])``."""
+    index = {'conv1': 0, 'bn1': 1, 'layer1': 4, 'layer2': 5, 'layer3': 6,
+             'layer4': 7}
+    head, rest = name.split('.', 1)
+    return f'{prefix}{index[head]}.{rest}'
+
+
+def simclrv2_name(name):
+    """torchvision name -> the SimCLRv2 PyTorch port's (Stem/Blocks/
+    BottleneckBlock with BatchNormRelu = Sequential(BN, ReLU))."""
+    if name.startswith('conv1.'):
+        return 'net.0.net.0.' + name[len('conv1.'):]
+    if name.startswith('bn1.'):
+        return 'net.0.net.1.0.' + name[len('bn1.'):]
+    layer, block, part, rest = name.split('.', 3)
+    stage = f'net.{layer[len("layer"):]}.blocks.{block}.'
+    if part == 'downsample':
+        index, tail = rest.split('.', 1)
+        return stage + ('projection.shortcut.' if index == '0' else
+                        'projection.bn.0.') + tail
+    k = int(part[-1]) - 1  # conv1..3 -> net.0/2/4, bn1..3 -> net.1/3/5 .0
+    return stage + (f'net.{2 * k}.' if part.startswith('conv') else
+                    f'net.{2 * k + 1}.0.') + rest
 
 
 @pytest.mark.parametrize('layout', list(layouts()))
@@ -99,6 +214,7 @@ def test_foreign_layouts_convert_to_query_encoder(layout, tmp_path, capsys):
     assert CONVERT.main([str(src), str(dst)]) == 0
     printed = capsys.readouterr().out
     assert 'matched: 318/318 backbone keys' in printed  # all but fc.*
+    assert f'layout: {LAYOUT_NAMES[layout]} (' in printed
     out = torch.load(dst, weights_only=False)['state_dict']
     expected = {
         n: v
@@ -221,3 +337,77 @@ def test_mmengine_checkpoint_loads_weights_only():
     assert buf.mean() > 0
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
         _history_buffer_getattr(os, 'system')
+
+
+MOCO_NAME = 'mocov2_resnet50_8xb32-coslr-200e_in1k'
+
+
+def test_mmpretrain_names_resolve_offline(capsys):
+    """Model names resolve to the URLs of the installed mmpretrain's model
+    index; an unknown name fails with the nearest names."""
+    from coretune_mm.utils import (csl_checkpoint_url, csl_models,
+                                   resolve_checkpoint)
+    url = csl_checkpoint_url(MOCO_NAME)
+    assert url.startswith('https://download.openmmlab.com/mmselfsup/')
+    assert osp.basename(url).startswith(MOCO_NAME)
+    assert csl_checkpoint_url('mmpretrain://' + MOCO_NAME) == url
+    assert resolve_checkpoint(MOCO_NAME) == 'mmpretrain://' + MOCO_NAME
+    assert resolve_checkpoint(url) == url
+    rows = {name: (algo, u) for name, algo, u in csl_models()}
+    assert rows[MOCO_NAME] == ('MoCoV2', url)
+    assert {'SimCLR', 'BYOL', 'SwAV', 'BarlowTwins'} <= {
+        algo
+        for algo, _ in rows.values()
+    }
+    assert all('_resnet' in name for name in rows)  # ResNet backbones only
+    with pytest.raises(FileNotFoundError, match=f'did you mean {MOCO_NAME}'):
+        resolve_checkpoint('mocov2_resnet50_8xb32-coslr-100e_in1k')
+    assert CONVERT.main(['--list']) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert f'{MOCO_NAME}\tMoCoV2\t{url}' in listed
+    assert len(listed) == len(rows)
+
+
+def test_mmpretrain_name_loads_through_mmengine(tmp_path, capsys):
+    """``mmpretrain://NAME`` goes through mmengine's checkpoint loading to
+    the model's URL: with the file already in the torch hub cache (where
+    mmengine would download it), a backbone's init_cfg and the converter
+    load it without network."""
+    from coretune_mm.utils import csl_checkpoint_url
+    from mmpretrain.registry import MODELS
+    weights = {'backbone.' + n: v for n, v in tv_resnet(depth=18).items()}
+    hub = tmp_path / 'hub'
+    (hub / 'checkpoints').mkdir(parents=True)
+    torch.save(
+        dict(
+            meta={},
+            state_dict={
+                **weights, 'neck.mlp.0.weight': torch.randn(512, 512)
+            }),
+        hub / 'checkpoints' / osp.basename(csl_checkpoint_url(MOCO_NAME)))
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub))
+    try:
+        init_default_scope('mmpretrain')
+        backbone = MODELS.build(
+            dict(
+                type='ResNet',
+                depth=18,
+                init_cfg=dict(
+                    type='Pretrained',
+                    checkpoint='mmpretrain://' + MOCO_NAME,
+                    prefix='backbone.')))
+        backbone.init_weights()
+        for n, v in backbone.state_dict().items():
+            assert torch.equal(v, weights['backbone.' + n]), n
+        dst = tmp_path / 'dst.pth'
+        assert CONVERT.main([MOCO_NAME, str(dst), '--depth', '18']) == 0
+        assert 'mmpretrain / mmselfsup' in capsys.readouterr().out
+        out = torch.load(dst, weights_only=False)
+        assert out['meta']['source'] == 'mmpretrain://' + MOCO_NAME
+        assert set(out['state_dict']) == {
+            k
+            for k in weights if not k.startswith('backbone.fc.')
+        }
+    finally:
+        torch.hub.set_dir(old)

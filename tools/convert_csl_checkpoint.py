@@ -1,13 +1,27 @@
 """Convert a contrastive self-supervised checkpoint into backbone weights for
 mmpretrain's / mmseg's ResNet (keys ``backbone.*``, torchvision names).
 
-Understands the facebookresearch MoCo v1/v2 (``module.encoder_q.``) and MoCo
-v3 (``module.base_encoder.``) layouts, common SimCLR and BYOL PyTorch ports
-(torchvision keys with or without a wrapper prefix, e.g. ``encoder.``,
-``online_network.encoder.``, ``net.``) and mmpretrain/mmselfsup
-self-supervised checkpoints (``backbone.``): the prefix is detected by
-matching every key against the target backbone's own key names and shapes.
-Momentum/target encoders, projectors, predictors and queues are left out.
+Reads the releases of the common CSL code bases: facebookresearch MoCo v1/v2
+(``module.encoder_q.``) and MoCo v3 (``module.base_encoder.``); DINO full
+training checkpoints (``teacher``/``student``: the teacher, the model DINO
+evaluates, is taken); VISSL (``classy_state_dict`` -> ``base_model`` ->
+``model`` -> ``trunk``, keys ``_feature_blocks.*``); the SimCLRv2 PyTorch
+port (``resnet``: ``net.0.net.*`` stem, ``net.N.blocks.*``); BYOL ports with
+the encoder as an ``nn.Sequential`` of torchvision's children
+(``encoder.0`` = conv1, ``encoder.4.0`` = layer1.0, ...); other SimCLR/BYOL
+ports with torchvision keys behind a prefix (``encoder.``,
+``online_network.encoder.``, ``net.``, sthalles/SimCLR's ``backbone.``);
+solo-learn (Lightning) and mmpretrain/mmselfsup checkpoints (``backbone.``).
+Weights are found in nested dictionaries at any depth; the prefix is
+detected by matching every key against the target backbone's own names and
+shapes, and the layout is named from the evidence (container, sibling keys,
+metadata). Momentum/target encoders, DINO's student, projectors,
+predictors and queues are left out.
+
+SRC is a file, a URL, or a self-supervised model of mmpretrain's model zoo
+by name (``mocov2_resnet50_8xb32-coslr-200e_in1k`` or
+``mmpretrain://...``; ``--list`` prints them with their URLs, read from the
+installed mmpretrain's model index).
 
 It prints what matched, what is missing and what was dropped, and exits
 non-zero with a clear message if the backbone does not match completely --
@@ -17,11 +31,13 @@ the result never relies on a silent ``strict=False``.
         checkpoints/mocov2_resnet50_backbone.pth            # ResNet-50
     python tools/convert_csl_checkpoint.py SRC DST \\
         --config configs/coretune_deeplabv3_voc.py
+    python tools/convert_csl_checkpoint.py --list
 """
 import argparse
 import os
 import os.path as osp
 import pickle
+import re
 import sys
 from collections import Counter
 
@@ -33,12 +49,11 @@ import torch  # noqa: E402
 
 from coretune_mm.utils.safe_load import load_checkpoint_file  # noqa: E402
 
-# Where the weights sit inside the checkpoint file, tried in order.
-CONTAINERS = ('state_dict', 'model', 'online_network_state_dict', 'network',
-              'net', 'encoder')
-# Known layouts, for the report (the prefix itself is detected).
+# nesting of dictionaries in a flattened key (``container/key``)
+SEP = '/'
+# Model prefixes of the known layouts, for the report (the prefix itself is
+# detected); containers and other evidence refine it (``layout_name``).
 LAYOUTS = {
-    'backbone.': 'mmpretrain / mmselfsup self-supervised',
     'module.encoder_q.': 'MoCo v1/v2 (facebookresearch)',
     'encoder_q.': 'MoCo v1/v2 (unwrapped)',
     'module.base_encoder.': 'MoCo v3 (facebookresearch)',
@@ -51,8 +66,9 @@ LAYOUTS = {
     'module.': 'torchvision layout (DataParallel)',
     '': 'torchvision layout',
 }
-# Parts never used as the backbone when a better candidate exists.
-SECONDARY = ('encoder_k', 'momentum', 'target', 'teacher', 'key_encoder')
+# Parts never used as the backbone when an equally complete candidate
+# exists: momentum/target encoders; DINO's student (its teacher is taken).
+SECONDARY = ('encoder_k', 'momentum', 'target', 'key_encoder', 'student')
 
 
 class ConversionError(RuntimeError):
@@ -81,30 +97,105 @@ def backbone_keys(config=None, depth=50):
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def flatten(obj, path=''):
+    """``{container/key: tensor}`` of every tensor in nested dictionaries
+    (dictionary levels joined with ``/``; the keys of a state dict keep
+    their dots)."""
+    out = {}
+    for key, value in obj.items():
+        name = f'{path}{SEP}{key}' if path else str(key)
+        if isinstance(value, torch.Tensor):
+            out[name] = value
+        elif isinstance(value, dict):
+            out.update(flatten(value, name))
+    return out
+
+
+def _rename_sequential(state):
+    """A ResNet kept as ``nn.Sequential(*list(resnet.children())[:-1])`` (a
+    BYOL port's ``encoder.0`` = conv1, ``.1`` = bn1, ``.4``-``.7`` =
+    layer1-4) renamed to torchvision's names."""
+    names = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2',
+             '6': 'layer3', '7': 'layer4'}
+    roots = {k[:-len('4.0.conv1.weight')] for k in state
+             if k.endswith('4.0.conv1.weight')
+             and (k[:-len('4.0.conv1.weight')] + '0.weight') in state}
+    if not roots:
+        return state, False
+    pattern = re.compile(
+        '^(' + '|'.join(re.escape(r) for r in roots) + r')([014567])\.(.+)$')
+    out = {}
+    for k, v in state.items():
+        m = pattern.match(k)
+        out[f'{m[1]}{names[m[2]]}.{m[3]}' if m else k] = v
+    return out, True
+
+
+_V2_BLOCK = re.compile(r'^(.*?)net\.(\d)\.blocks\.(\d+)\.(.+)$')
+_V2_PARTS = [
+    (re.compile(r'^projection\.shortcut\.(.+)$'), 'downsample.0.{}'),
+    (re.compile(r'^projection\.bn\.0\.(.+)$'), 'downsample.1.{}'),
+    (re.compile(r'^net\.([024])\.(.+)$'),
+     lambda m: f'conv{int(m[1]) // 2 + 1}.{m[2]}'),
+    (re.compile(r'^net\.([135])\.0\.(.+)$'),
+     lambda m: f'bn{int(m[1]) // 2 + 1}.{m[2]}'),
+]
+
+
+def _rename_simclrv2(state):
+    """The SimCLRv2 PyTorch port's ResNet (``net.0.net.0`` stem conv,
+    ``net.0.net.1.0`` its BN, ``net.S.blocks.B.{net.K, projection}``)
+    renamed to torchvision's names."""
+    if not any(k.endswith('net.0.net.0.weight') for k in state):
+        return state, False
+    out, renamed = {}, False
+    for k, v in state.items():
+        new = k
+        m = _V2_BLOCK.match(k)
+        if k.endswith('net.0.net.0.weight'):
+            new = k[:-len('net.0.net.0.weight')] + 'conv1.weight'
+        elif re.search(r'net\.0\.net\.1\.0\.[^.]+$', k):
+            new = re.sub(r'net\.0\.net\.1\.0\.([^.]+)$', r'bn1.\1', k)
+        elif m:
+            for part, fmt in _V2_PARTS:
+                pm = part.match(m[4])
+                if pm:
+                    tail = fmt(pm) if callable(fmt) else fmt.format(pm[1])
+                    new = f'{m[1]}layer{m[2]}.{m[3]}.{tail}'
+                    break
+        renamed |= new != k
+        out[new] = v
+    return out, renamed
+
+
 def find_state_dict(ckpt):
-    for name in CONTAINERS:
-        if isinstance(ckpt, dict) and isinstance(ckpt.get(name), dict):
-            inner = ckpt[name]
-            if any(isinstance(v, torch.Tensor) for v in inner.values()):
-                return inner, name
-    if isinstance(ckpt, dict) and any(
-            isinstance(v, torch.Tensor) for v in ckpt.values()):
-        return ckpt, None
-    raise ConversionError(
-        'no tensor dictionary found in the checkpoint (looked at the top '
-        f'level and at {", ".join(CONTAINERS)})')
+    """``(flat state, renaming)``: every tensor of the checkpoint under its
+    ``container/key`` name, with the ``nn.Sequential`` and SimCLRv2 ResNet
+    layouts renamed to torchvision's names (``renaming``: which, or None)."""
+    if not isinstance(ckpt, dict):
+        raise ConversionError('the checkpoint is not a dictionary')
+    state = flatten(ckpt)
+    if not state:
+        raise ConversionError(
+            'no tensor dictionary found in the checkpoint (looked at every '
+            'nested dictionary)')
+    for name, rename in (('sequential', _rename_sequential),
+                         ('simclrv2', _rename_simclrv2)):
+        state, done = rename(state)
+        if done:
+            return state, name
+    return state, None
 
 
 def detect_prefix(state, target):
-    """The prefix under which the most target keys match (key and shape)."""
+    """The ``container/prefix`` under which the most target keys match (key
+    and shape); ties go to a primary encoder, then the shorter prefix."""
     matches = Counter()
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            continue
         for tkey, shape in target.items():
             if key.endswith(tkey) and tuple(value.shape) == shape:
                 prefix = key[:len(key) - len(tkey)]
-                if prefix == '' or prefix.endswith('.'):
+                if prefix == '' or prefix.endswith(('.', SEP)):
                     matches[prefix] += 1
     if not matches:
         return None, 0
@@ -117,8 +208,46 @@ def detect_prefix(state, target):
     return best, matches[best]
 
 
-def convert(state, target):
-    """Returns (backbone state dict, report dict); raises ConversionError."""
+def split_prefix(full):
+    """``'a/b/module.encoder_q.'`` -> ``('a/b', 'module.encoder_q.')``."""
+    container, _, prefix = full.rpartition(SEP)
+    return container or None, prefix
+
+
+def layout_name(ckpt, state, full_prefix, renaming=None):
+    """The code base a checkpoint comes from, named from its container, the
+    keys beside the backbone and its metadata."""
+    container, prefix = split_prefix(full_prefix)
+    if renaming == 'sequential':
+        return 'ResNet as nn.Sequential (BYOL port: encoder.4.0 = layer1.0)'
+    if renaming == 'simclrv2':
+        return 'SimCLRv2 (PyTorch port of the TF checkpoints)'
+    if container and container.split(SEP)[0] == 'teacher':
+        return 'DINO (teacher)'
+    if container == SEP.join(('classy_state_dict', 'base_model', 'model',
+                              'trunk')):
+        return 'VISSL (trunk)'
+    if container and container.startswith('online_network'):
+        return 'BYOL (online network)'
+    if prefix == 'backbone.':
+        base = f'{container}{SEP}' if container else ''
+        meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+        if 'pytorch-lightning_version' in ckpt or 'hyper_parameters' in ckpt:
+            return 'solo-learn (PyTorch Lightning)'
+        if any(k.startswith(base + 'neck.') for k in state) or any(
+                k in meta
+                for k in ('mmpretrain_version', 'mmselfsup_version', 'cfg')):
+            return 'mmpretrain / mmselfsup self-supervised'
+        if any(k.startswith(base + 'backbone.fc.') for k in state):
+            return 'SimCLR (sthalles/SimCLR port: MLP in backbone.fc)'
+        return 'backbone.* (code base not recognised)'
+    return LAYOUTS.get(prefix, 'custom')
+
+
+def convert(state, target, ckpt=None, renaming=None):
+    """Returns (backbone state dict, report dict); raises ConversionError.
+    ``state``: a flat state (``find_state_dict``); ``ckpt``: the whole
+    checkpoint, for naming the layout."""
     prefix, _ = detect_prefix(state, target)
     if prefix is None:
         raise ConversionError(
@@ -142,9 +271,11 @@ def convert(state, target):
             picked[k] = torch.tensor(0, dtype=torch.long)
             missing.remove(k)
             filled.append(k)
+    container, model_prefix = split_prefix(prefix)
     report = dict(
-        prefix=prefix,
-        layout=LAYOUTS.get(prefix, 'custom'),
+        prefix=model_prefix,
+        container=container,
+        layout=layout_name(ckpt or {}, state, prefix, renaming),
         matched=[k for k in matched if k not in mismatched],
         missing=missing,
         mismatched=[(k, tuple(picked[k].shape), target[k])
@@ -162,7 +293,7 @@ def convert(state, target):
                          '; '.join(f'{k} {a} vs {b}'
                                    for k, a, b in report['mismatched'][:5]))
         raise ConversionError(
-            f'the checkpoint (prefix {prefix!r}, {report["layout"]}) does '
+            f'the checkpoint (prefix {model_prefix!r}, {report["layout"]}) does '
             'not match the target backbone: ' + ' / '.join(lines))
     out = {'backbone.' + k: picked[k] for k in target}
     return out, report
@@ -170,7 +301,9 @@ def convert(state, target):
 
 def print_report(report, total):
     p = print
-    p(f'layout: {report["layout"]} (prefix {report["prefix"]!r})')
+    where = (f' in {report["container"]!r}' if report.get('container') else
+             '')
+    p(f'layout: {report["layout"]} (prefix {report["prefix"]!r}{where})')
     p(f'matched: {len(report["matched"])}/{total} backbone keys')
     if report['filled']:
         p(f'filled (absent BN counters): {len(report["filled"])}')
@@ -188,8 +321,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('src', help='the CSL checkpoint')
-    parser.add_argument('dst', help='where to write the backbone weights')
+    parser.add_argument(
+        'src',
+        nargs='?',
+        help='the CSL checkpoint: a file, a URL, or an mmpretrain model '
+        'name (mmpretrain://NAME or NAME; see --list)')
+    parser.add_argument(
+        'dst', nargs='?', help='where to write the backbone weights')
+    parser.add_argument(
+        '--list',
+        action='store_true',
+        help="print the self-supervised ResNet checkpoints of the installed "
+        "mmpretrain's model index (name, algorithm, URL) and exit")
     parser.add_argument(
         '--config',
         help="target: the `model.backbone` of this config (default: "
@@ -203,19 +346,35 @@ def main(argv=None):
         'needed for checkpoints that hold arbitrary Python objects; only for '
         'files you trust')
     args = parser.parse_args(argv)
+    from coretune_mm.utils.csl_models import csl_models, resolve_checkpoint
+    if args.list:
+        for name, algorithm, url in csl_models():
+            print(f'{name}\t{algorithm}\t{url}')
+        return 0
+    if not (args.src and args.dst):
+        parser.error('SRC and DST are required (or --list)')
+    try:
+        src = resolve_checkpoint(args.src)
+    except FileNotFoundError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
 
     target = backbone_keys(args.config, args.depth)
     # weights-only by default (tensors, containers and mmengine's message-hub
     # types); a file that needs full unpickling (e.g. an argparse Namespace
     # in a facebookresearch checkpoint) needs --unsafe-load, for this load
     try:
-        ckpt = load_checkpoint_file(args.src, unsafe=args.unsafe_load)
+        if '://' in src:  # a URL or mmpretrain://NAME, through mmengine
+            from mmengine.runner.checkpoint import CheckpointLoader
+            ckpt = CheckpointLoader.load_checkpoint(src, map_location='cpu')
+        else:
+            ckpt = load_checkpoint_file(src, unsafe=args.unsafe_load)
     except pickle.UnpicklingError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     try:
-        state, container = find_state_dict(ckpt)
-        weights, report = convert(state, target)
+        state, renaming = find_state_dict(ckpt)
+        weights, report = convert(state, target, ckpt, renaming)
     except ConversionError as e:
         print(f'error: {args.src}: {e}', file=sys.stderr)
         return 1
@@ -225,8 +384,8 @@ def main(argv=None):
         dict(
             state_dict=weights,
             meta=dict(
-                source=osp.abspath(args.src),
-                container=container,
+                source=src if '://' in src else osp.abspath(src),
+                container=report['container'],
                 prefix=report['prefix'],
                 layout=report['layout'])), args.dst)
     print(f'wrote {len(weights)} tensors to {args.dst}')

@@ -536,7 +536,8 @@ def main(argv=None):
         '--variants',
         nargs='+',
         default=DEFAULT_VARIANTS,
-        help='variants of the final runs: ' + ', '.join(VARIANTS) +
+        help='variants of the final runs: ' +
+        ', '.join(VARIANTS).replace('%', '%%') +
         ", or 'selected' (Core-tuning at the selected eta; default: CE, "
         'Core at the paper\'s eta, Core at the selected eta)')
     parser.add_argument(

@@ -80,8 +80,9 @@ def build_backbone(cfg, checkpoint):
         return backbone, 'random init (seed 0)'
     convert = load_tool('convert_csl_checkpoint.py')
     target = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
-    state, _ = convert.find_state_dict(load_checkpoint_file(checkpoint))
-    weights, report = convert.convert(state, target)
+    ckpt = load_checkpoint_file(checkpoint)
+    state, renaming = convert.find_state_dict(ckpt)
+    weights, report = convert.convert(state, target, ckpt, renaming)
     backbone.load_state_dict(
         {
             k[len('backbone.'):]: v

@@ -40,6 +40,9 @@ class CoreContrastiveClsHead(ClsHead):
         proj_channels (int): projector output dimension. Defaults to 256.
         proj_hidden_channels (int, optional): projector hidden dimension.
             Defaults to ``in_channels``.
+        bias (bool): whether ``fc`` has a bias. Defaults to True (as
+            mmpretrain's ``LinearClsHead``); the official Core-tuning
+            script's classifier has none (``bias=False``).
         mixup (dict): ``HardMixup`` config.
         core_loss (dict): ``CoreLoss`` config (the same key as in
             ``CoreContrastiveSegHead``).
@@ -59,6 +62,7 @@ class CoreContrastiveClsHead(ClsHead):
                  in_channels: int,
                  proj_channels: int = 256,
                  proj_hidden_channels: Optional[int] = None,
+                 bias: bool = True,
                  mixup: dict = dict(type='HardMixup'),
                  core_loss: Optional[dict] = None,
                  topk=(1, ),
@@ -80,7 +84,7 @@ class CoreContrastiveClsHead(ClsHead):
             raise ValueError(f'num_classes={num_classes} must be positive')
         self.num_classes = num_classes
         self.in_channels = in_channels
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.fc = nn.Linear(in_channels, num_classes, bias=bias)
         self.projector = ProjectionHead(in_channels, proj_hidden_channels,
                                         proj_channels)
         self.mixup = mixup if isinstance(mixup, nn.Module) else \
