@@ -73,5 +73,8 @@ setup(
         'torch>=1.8', 'numpy', 'mmengine>=0.8.0,<1.0.0',
         'mmsegmentation>=1.0.0', 'mmpretrain>=1.0.0'
     ],
+    # the .mat annotations of DTD, Flowers-102 and Stanford Cars
+    # (requirements/optional.txt)
+    extras_require={'datasets': ['mat4py']},
     license='Apache License 2.0',
     zip_safe=False)

@@ -1,5 +1,6 @@
 """Every shipped classification config parses, builds and takes a step."""
 import glob
+import os
 import os.path as osp
 
 import pytest
@@ -12,12 +13,14 @@ from mmpretrain.structures import DataSample
 
 import coretune_mm  # noqa: F401
 
-PAIRS = [('coretune/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py',
-          'coretune/cetune_resnet50-mocov2_1xb256-100e_cifar10-224.py'),
-         ('coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py',
-          'coretune/cetune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py'),
-         ('cpu/coretune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py',
-          'cpu/cetune_resnet18w16-mocov2_1xb32-20i_cifar10-32.py')]
+# every classification Core-tuning config and its CE-tuning twin (the
+# paper-setting one first)
+PAPER = 'coretune/coretune_resnet50-mocov2_1xb256-100e_cifar10-224.py'
+PAIRS = [(osp.join(folder, name), osp.join(folder, 'cetune_' + name[9:]))
+         for folder in ('coretune', 'cpu')
+         for name in sorted(os.listdir(osp.join(CONFIG_DIR, folder)))
+         if name.startswith('coretune_resnet')]
+PAIRS.sort(key=lambda pair: pair[0] != PAPER)
 
 
 @pytest.mark.parametrize('core,ce', PAIRS)

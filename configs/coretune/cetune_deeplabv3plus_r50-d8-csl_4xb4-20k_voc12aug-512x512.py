@@ -9,8 +9,11 @@ custom_imports = dict(imports=['coretune_mm'], allow_failed_imports=False)
 custom_hooks = [dict(type='IterationSeedHook')]
 
 # Backbone weights in mmpretrain layout (keys `backbone.*`, torchvision
-# names), e.g. a MoCo-v2 ResNet-50 converted as the README explains.
-csl_checkpoint = 'checkpoints/mocov2_resnet50_backbone.pth'
+# names): by default mmpretrain's MoCo v2 ResNet-50 by its model-index name
+# (`mmpretrain://NAME`, resolved by coretune_mm); a file or URL in
+# `--cfg-options model.backbone.init_cfg.checkpoint=...` for another (a
+# foreign release converted with tools/convert_csl_checkpoint.py).
+csl_checkpoint = 'mmpretrain://mocov2_resnet50_8xb32-coslr-200e_in1k'
 
 model = dict(
     pretrained=None,  # the base points at open-mmlab://resnet50_v1c
