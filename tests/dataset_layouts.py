@@ -79,8 +79,7 @@ def fgvc_aircraft(root, n_train=4, n_test=2):
         variant = ('707-320', 'A340-600')[i // (n_train + n_test)]
         _image(osp.join(root, 'data', 'images', f'{1000000 + i}.jpg'), i)
         rows[test].append(f'{1000000 + i} {variant}')
-    _lines(
-        osp.join(root, 'data', 'images_variant_trainval.txt'), rows[False])
+    _lines(osp.join(root, 'data', 'images_variant_trainval.txt'), rows[False])
     _lines(osp.join(root, 'data', 'images_variant_test.txt'), rows[True])
 
 
@@ -129,9 +128,10 @@ def flowers102(root, n_train=4, n_test=2):
         osp.join(root, 'imagelabels.mat'),
         {'labels': np.array(labels, dtype=np.uint16)})
     _savemat(
-        osp.join(root, 'setid.mat'),
-        {k: np.array(v, dtype=np.uint16)
-         for k, v in ids.items()})
+        osp.join(root, 'setid.mat'), {
+            k: np.array(v, dtype=np.uint16)
+            for k, v in ids.items()
+        })
 
 
 def imagenet(root, n_train=4, n_test=2):

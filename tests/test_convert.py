@@ -121,21 +121,25 @@ def layouts():
         'simclrv2':
         dict(
             resnet={
-                **{simclrv2_name(n): v
-                   for n, v in no_fc.items()}, 'fc.weight':
-                torch.randn(1000, 2048)
+                **{
+                    simclrv2_name(n): v
+                    for n, v in no_fc.items()
+                }, 'fc.weight': torch.randn(1000, 2048)
             },
             head={'layers.0.0.weight': torch.randn(2048, 2048)}),
         # a BYOL port whose encoder is nn.Sequential(*resnet.children()[:-1])
         'byol-sequential':
         dict(
-            online={sequential_name('encoder.', n): v
-                    for n, v in no_fc.items()},
-            target={sequential_name('encoder.', n): v
-                    for n, v in k.items() if not n.startswith('fc.')}),
+            online={
+                sequential_name('encoder.', n): v
+                for n, v in no_fc.items()
+            },
+            target={
+                sequential_name('encoder.', n): v
+                for n, v in k.items() if not n.startswith('fc.')
+            }),
         # solo-learn (PyTorch Lightning): backbone.* beside projector.*
-        'solo-learn':
-        {
+        'solo-learn': {
             'pytorch-lightning_version': '1.5.0',
             'hyper_parameters': {},
             'state_dict': {
@@ -183,8 +187,14 @@ LAYOUT_NAMES = {
 
 def sequential_name(prefix, name):
     """torchvision name -> its key in ``nn.Sequential(*children()[:-1])``."""
-    index = {'conv1': 0, 'bn1': 1, 'layer1': 4, 'layer2': 5, 'layer3': 6,
-             'layer4': 7}
+    index = {
+        'conv1': 0,
+        'bn1': 1,
+        'layer1': 4,
+        'layer2': 5,
+        'layer3': 6,
+        'layer4': 7
+    }
     head, rest = name.split('.', 1)
     return f'{prefix}{index[head]}.{rest}'
 
@@ -200,8 +210,8 @@ def simclrv2_name(name):
     stage = f'net.{layer[len("layer"):]}.blocks.{block}.'
     if part == 'downsample':
         index, tail = rest.split('.', 1)
-        return stage + ('projection.shortcut.' if index == '0' else
-                        'projection.bn.0.') + tail
+        return stage + ('projection.shortcut.'
+                        if index == '0' else 'projection.bn.0.') + tail
     k = int(part[-1]) - 1  # conv1..3 -> net.0/2/4, bn1..3 -> net.1/3/5 .0
     return stage + (f'net.{2 * k}.' if part.startswith('conv') else
                     f'net.{2 * k + 1}.0.') + rest
@@ -355,10 +365,9 @@ def test_mmpretrain_names_resolve_offline(capsys):
     assert resolve_checkpoint(url) == url
     rows = {name: (algo, u) for name, algo, u in csl_models()}
     assert rows[MOCO_NAME] == ('MoCoV2', url)
-    assert {'SimCLR', 'BYOL', 'SwAV', 'BarlowTwins'} <= {
-        algo
-        for algo, _ in rows.values()
-    }
+    assert {'SimCLR', 'BYOL', 'SwAV',
+            'BarlowTwins'} <= {algo
+                               for algo, _ in rows.values()}
     assert all('_resnet' in name for name in rows)  # ResNet backbones only
     with pytest.raises(FileNotFoundError, match=f'did you mean {MOCO_NAME}'):
         resolve_checkpoint('mocov2_resnet50_8xb32-coslr-100e_in1k')
@@ -373,8 +382,9 @@ def test_mmpretrain_name_loads_through_mmengine(tmp_path, capsys):
     the model's URL: with the file already in the torch hub cache (where
     mmengine would download it), a backbone's init_cfg and the converter
     load it without network."""
-    from coretune_mm.utils import csl_checkpoint_url
     from mmpretrain.registry import MODELS
+
+    from coretune_mm.utils import csl_checkpoint_url
     weights = {'backbone.' + n: v for n, v in tv_resnet(depth=18).items()}
     hub = tmp_path / 'hub'
     (hub / 'checkpoints').mkdir(parents=True)

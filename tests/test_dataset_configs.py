@@ -77,8 +77,7 @@ def test_paper_dataset_config_trains_and_validates(layout, tmp_path):
     ce = tiny_run(ce, data_root, tmp_path / 'ce')
     for name in ('train_dataloader', 'val_dataloader'):
         assert len(DATASETS.build(ce[name].dataset)) > 0
-    runner = train_and_validate(
-        tiny_run(core, data_root, tmp_path / 'core'))
+    runner = train_and_validate(tiny_run(core, data_root, tmp_path / 'core'))
     assert len(runner.train_dataloader.dataset) == 8  # the training split
     assert len(runner.val_dataloader.dataset) == 4  # the test split
 

@@ -69,11 +69,12 @@ def core_model(cfg, scope):
 
 @pytest.mark.parametrize(
     'path,scope,options', [(CLS, 'mmpretrain', {}),
-                           (CLS, 'mmpretrain', {'model.head.bias': False}),
-                           (SEG, 'mmseg', {})],
+                           (CLS, 'mmpretrain', {
+                               'model.head.bias': False
+                           }), (SEG, 'mmseg', {})],
     ids=['cls', 'cls-bias-free', 'seg'])
-def test_plain_model_predicts_as_the_core_model(path, scope, options,
-                                                tmp_path, capsys):
+def test_plain_model_predicts_as_the_core_model(path, scope, options, tmp_path,
+                                                capsys):
     cfg = Config.fromfile(path)
     cfg.merge_from_dict(options)
     cfg_path = tmp_path / 'core.py'

@@ -66,6 +66,8 @@ LAYOUTS = {
     'module.': 'torchvision layout (DataParallel)',
     '': 'torchvision layout',
 }
+# where a VISSL checkpoint keeps its trunk
+VISSL_TRUNK = SEP.join(('classy_state_dict', 'base_model', 'model', 'trunk'))
 # Parts never used as the backbone when an equally complete candidate
 # exists: momentum/target encoders; DINO's student (its teacher is taken).
 SECONDARY = ('encoder_k', 'momentum', 'target', 'key_encoder', 'student')
@@ -115,15 +117,24 @@ def _rename_sequential(state):
     """A ResNet kept as ``nn.Sequential(*list(resnet.children())[:-1])`` (a
     BYOL port's ``encoder.0`` = conv1, ``.1`` = bn1, ``.4``-``.7`` =
     layer1-4) renamed to torchvision's names."""
-    names = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2',
-             '6': 'layer3', '7': 'layer4'}
-    roots = {k[:-len('4.0.conv1.weight')] for k in state
-             if k.endswith('4.0.conv1.weight')
-             and (k[:-len('4.0.conv1.weight')] + '0.weight') in state}
+    names = {
+        '0': 'conv1',
+        '1': 'bn1',
+        '4': 'layer1',
+        '5': 'layer2',
+        '6': 'layer3',
+        '7': 'layer4'
+    }
+    roots = {
+        k[:-len('4.0.conv1.weight')]
+        for k in state
+        if k.endswith('4.0.conv1.weight') and (k[:-len('4.0.conv1.weight')] +
+                                               '0.weight') in state
+    }
     if not roots:
         return state, False
-    pattern = re.compile(
-        '^(' + '|'.join(re.escape(r) for r in roots) + r')([014567])\.(.+)$')
+    pattern = re.compile('^(' + '|'.join(re.escape(r) for r in roots) +
+                         r')([014567])\.(.+)$')
     out = {}
     for k, v in state.items():
         m = pattern.match(k)
@@ -224,8 +235,7 @@ def layout_name(ckpt, state, full_prefix, renaming=None):
         return 'SimCLRv2 (PyTorch port of the TF checkpoints)'
     if container and container.split(SEP)[0] == 'teacher':
         return 'DINO (teacher)'
-    if container == SEP.join(('classy_state_dict', 'base_model', 'model',
-                              'trunk')):
+    if container == VISSL_TRUNK:
         return 'VISSL (trunk)'
     if container and container.startswith('online_network'):
         return 'BYOL (online network)'
@@ -293,7 +303,8 @@ def convert(state, target, ckpt=None, renaming=None):
                          '; '.join(f'{k} {a} vs {b}'
                                    for k, a, b in report['mismatched'][:5]))
         raise ConversionError(
-            f'the checkpoint (prefix {model_prefix!r}, {report["layout"]}) does '
+            f'the checkpoint (prefix {model_prefix!r}, {report["layout"]}) '
+            'does '
             'not match the target backbone: ' + ' / '.join(lines))
     out = {'backbone.' + k: picked[k] for k in target}
     return out, report
@@ -301,8 +312,7 @@ def convert(state, target, ckpt=None, renaming=None):
 
 def print_report(report, total):
     p = print
-    where = (f' in {report["container"]!r}' if report.get('container') else
-             '')
+    where = (f' in {report["container"]!r}' if report.get('container') else '')
     p(f'layout: {report["layout"]} (prefix {report["prefix"]!r}{where})')
     p(f'matched: {len(report["matched"])}/{total} backbone keys')
     if report['filled']:

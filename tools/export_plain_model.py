@@ -108,9 +108,7 @@ def plain_config(cfg):
     for key in ('val_evaluator', 'test_evaluator'):
         value = cfg.get(key)
         if isinstance(value, list):
-            kept = [
-                m for m in value if m.get('type') not in CORETUNE_METRICS
-            ]
+            kept = [m for m in value if m.get('type') not in CORETUNE_METRICS]
             cfg[key] = kept[0] if len(kept) == 1 else kept
     cfg.load_from = None
     cfg.resume = False
@@ -162,8 +160,7 @@ def main(argv=None):
     ckpt = load_checkpoint_file(args.checkpoint)
     state = ckpt.get('state_dict', ckpt)
     weights = plain_state_dict(state, heads)
-    name = args.name or (
-        osp.splitext(osp.basename(args.config))[0] + '_plain')
+    name = args.name or (osp.splitext(osp.basename(args.config))[0] + '_plain')
     os.makedirs(args.out_dir, exist_ok=True)
     cfg_path = osp.join(args.out_dir, name + '.py')
     plain.dump(cfg_path)

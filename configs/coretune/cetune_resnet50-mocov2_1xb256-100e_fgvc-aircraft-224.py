@@ -3,7 +3,8 @@
 # total batch 256) at 224 px. Its Core-tuning twin differs only in
 # `model.head`: coretune_resnet50-mocov2_1xb256-100e_fgvc-aircraft-224.py
 _base_ = [
-    '../_base_/datasets/fgvc_aircraft_224.py', '../_base_/models/resnet50_csl.py',
+    '../_base_/datasets/fgvc_aircraft_224.py',
+    '../_base_/models/resnet50_csl.py',
     '../_base_/schedules/csl_finetune_100e.py',
     'mmpretrain::_base_/default_runtime.py'
 ]

@@ -11,9 +11,8 @@ from .tools import load_tool
 __all__ = [
     'allow_mmengine_checkpoints', 'apply_test_flags', 'apply_train_flags',
     'csl_checkpoint_url', 'csl_models', 'register_csl_scheme',
-    'resolve_checkpoint',
-    'build_model_without_checkpoints', 'build_run_config',
-    'finish_distributed', 'load_checkpoint_file', 'load_tool',
-    'mmengine_safe_globals', 'register_config_scope',
+    'resolve_checkpoint', 'build_model_without_checkpoints',
+    'build_run_config', 'finish_distributed', 'load_checkpoint_file',
+    'load_tool', 'mmengine_safe_globals', 'register_config_scope',
     'use_cpu_distributed_defaults'
 ]
