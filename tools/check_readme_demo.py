@@ -27,7 +27,10 @@ seed):
   such runs differ with standard deviation ``sqrt(2) * s``, and a CPU that
   rounds differently must not fail CI because a few seeds underestimated
   ``s``. Measured: the same code and seed printed Core-tuning 99.33 on an
-  AMD EPYC and 97.56 on an Intel Xeon (1.77 apart; CE 97.11 on both). A
+  AMD EPYC and 97.56 on an Intel Xeon (1.77 apart; CE 97.11 on both).
+  That gap is larger than the seed spread of a method with a small std
+  (Core-tuning's 10-seed std 0.24 gives 1.68), so the top-1 tolerance is
+  never below ``MIN_TOP1_TOL`` = 2.5 points (11 of 450 test digits). A
   stale table (another schedule, another backbone, an older loss: 10-20
   points off) still fails.
 
@@ -53,6 +56,9 @@ ROW = re.compile(rf'^(?P<method>\S.*?)\s+(?P<lr>{NUMBER})\s+'
                  rf'(?P<epochs>\d+)\s+(?P<top1>{NUMBER})\s+'
                  rf'(?P<scatter>{NUMBER})$')
 MEASURED = ('top1', 'scatter')
+# floor of the top-1 tolerance: above the largest gap measured between two
+# CPU models on the same code and seed (1.77 points, docs/benchmarks.md 4.1)
+MIN_TOL = dict(top1=2.5, scatter=0.0)
 
 
 def readme_table(text):
@@ -129,15 +135,16 @@ def compare(shown, printed, spread):
             continue
         sp = spread[method]
         for col in MEASURED:
-            tol = Z * math.sqrt(2) * sp[col] * sp['upper']
+            tol = max(Z * math.sqrt(2) * sp[col] * sp['upper'],
+                      MIN_TOL[col])
             diff = abs(numbers[col] - rows_shown[method][col])
             if diff > tol + 1e-9:
                 problems.append(
                     f'{method} {col}: README {rows_shown[method][col]}, '
                     f'printed {numbers[col]} (|diff| {diff:.3f} > tolerance '
-                    f'{tol:.3f} = {Z:g} * sqrt(2) * {sp[col]:.4f} * '
-                    f'{sp["upper"]:.2f}: the std over {sp["seeds"]} seeds, '
-                    'raised to its 95 % upper bound)')
+                    f'{tol:.3f} = max({Z:g} * sqrt(2) * {sp[col]:.4f} * '
+                    f'{sp["upper"]:.2f}, {MIN_TOL[col]:g}): the std over '
+                    f'{sp["seeds"]} seeds, raised to its 95 % upper bound)')
     return problems
 
 
