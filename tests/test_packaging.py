@@ -97,23 +97,87 @@ def test_wheel_install_resolves_configs_by_scope(tmp_path):
     assert 'scope configs OK' in proc.stdout
 
 
-def test_metafile_lists_every_method_config():
+def metafile_models():
     index = yaml.safe_load(open(osp.join(REPO_ROOT, 'model-index.yml')))
-    listed = set()
     for path in index['Import']:
-        meta = yaml.safe_load(open(osp.join(REPO_ROOT, path)))
-        for model in meta['Models']:
-            assert osp.isfile(osp.join(REPO_ROOT, model['Config']))
-            listed.add(osp.relpath(model['Config'], 'configs'))
-            for key in ('Log', 'Report'):
-                if key in model:
-                    assert osp.isfile(osp.join(REPO_ROOT, model[key]))
+        yield from yaml.safe_load(open(osp.join(REPO_ROOT, path)))['Models']
+
+
+def test_metafile_lists_every_method_config():
+    listed = set()
+    for model in metafile_models():
+        assert osp.isfile(osp.join(REPO_ROOT, model['Config']))
+        listed.add(osp.relpath(model['Config'], 'configs'))
+        for key in ('Log', 'Report'):
+            if key in model:
+                assert osp.isfile(osp.join(REPO_ROOT, model[key]))
     shipped = {
-        f'coretune/{name}'
-        for name in os.listdir(osp.join(CONFIG_DIR, 'coretune'))
+        f'{folder}/{name}'
+        for folder in ('coretune', 'benchmarks')
+        for name in os.listdir(osp.join(CONFIG_DIR, folder))
         if name.endswith('.py')
     }
     assert listed == shipped
+
+
+def test_metafile_results_sit_under_the_config_that_produced_them():
+    """A config with Results is the config of the effect benchmark's final
+    runs that produced them: its lr, epochs, head (eta included), batch and
+    normalisation equal what the benchmark trained for its variant at the
+    schedule of the committed selection.json; the reported mean is the
+    mean of the committed runs."""
+    import json
+    import statistics
+
+    from mmengine.config import Config
+
+    from coretune_mm.utils import load_tool
+    effect = load_tool('analysis_tools/effect_benchmark.py')
+    with_results = 0
+    for model in metafile_models():
+        if 'Results' not in model:
+            continue
+        with_results += 1
+        meta = model['Metadata']
+        variant = meta['Effect Benchmark Variant']
+        with open(osp.join(REPO_ROOT, meta['Selection'])) as f:
+            selection = json.load(f)
+        dataset = selection['dataset']
+        effect.eta_variant(selection['chosen_eta'])
+        sched = selection['chosen'][effect.VARIANTS[variant][0]]
+        preset = effect.DATASETS[dataset]
+        ran = effect.fine_tune_cfg(
+            variant,
+            data_root=preset['data_root'],
+            checkpoint=preset['checkpoint'],
+            work_dir='/tmp/unused',
+            lr=sched['lr'],
+            epochs=sched['epochs'],
+            batch_size=preset['batch_size'],
+            seed=0,
+            val_interval=5,
+            preprocessor=preset['preprocessor'])
+        shipped = Config.fromfile(osp.join(REPO_ROOT, model['Config']))
+        assert shipped.optim_wrapper == ran.optim_wrapper, model['Name']
+        assert shipped.param_scheduler.T_max == ran.param_scheduler.T_max
+        assert shipped.train_cfg.max_epochs == ran.train_cfg.max_epochs
+        assert shipped.model.head == ran.model.head, model['Name']
+        assert shipped.train_dataloader.batch_size == \
+            ran.train_dataloader.batch_size
+        for key in ('mean', 'std', 'to_rgb'):
+            assert shipped.data_preprocessor[key] == \
+                ran.data_preprocessor[key], key
+        with open(osp.join(REPO_ROOT, model['Log'])) as f:
+            runs = json.load(f)
+        top1 = [
+            run['curve'][-1]['top1'] for key, run in runs.items()
+            if key.startswith(f'final | {variant} | seed ')
+        ]
+        metrics = model['Results'][0]['Metrics']
+        assert round(statistics.mean(top1), 2) == metrics['Top 1 Accuracy']
+        assert round(statistics.stdev(top1), 2) == \
+            metrics[f'Top 1 Accuracy std ({len(top1)} seeds)']
+    assert with_results >= 3
 
 
 def test_licence_and_citation():
