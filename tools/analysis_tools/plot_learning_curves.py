@@ -4,7 +4,7 @@ vs epoch, one line per method (the mean over its seeds) with the spread
 
     # every final run of an effect-benchmark work dir (+ its selection runs)
     python tools/analysis_tools/plot_learning_curves.py work_dirs/effect \\
-        --out docs/curves_cifar10.png
+        --out docs/curves_cifar10_fixed_schedule.png
     # explicit runs: LABEL RUN_DIR, a label repeated for several seeds
     python tools/analysis_tools/plot_learning_curves.py \\
         --run CE work_dirs/demo_digits/ce-tuning \\
