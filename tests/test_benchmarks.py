@@ -260,7 +260,8 @@ def test_readme_check_floor_covers_the_measured_cpu_gap(tmp_path):
                     'scatter_ratio': 0.1 + 0.004 * (s % 2)
                 }]
             }
-            for m in ('CE-tuning', 'Core-tuning') for s in range(10)
+            for m in ('CE-tuning', 'Core-tuning')
+            for s in range(10)
         }))
     spread = ['--spread', str(tight)]
     amd = readme_with('table_amd_epyc.txt', tmp_path)
@@ -311,3 +312,12 @@ def test_knn_eval_of_a_real_moco_checkpoint(tmp_path):
     random = knn.evaluate(cfg, 'random', CIFAR_ROOT)
     assert random['weights'] == 'random init (seed 0)'
     assert random['majority'] != moco['majority']
+    # several checkpoints: one result each, in order (a kNN-vs-epoch curve)
+    both = knn.main([
+        cfg, 'random', MOCO_CKPT, '--data-root', CIFAR_ROOT, '--out',
+        str(out)
+    ])
+    assert [r['majority']
+            for r in both] == [random['majority'], moco['majority']]
+    assert [r['checkpoint']
+            for r in json.loads(out.read_text())] == ['random', MOCO_CKPT]

@@ -18,6 +18,8 @@ pipeline.
         --data-root ../shared/data/cifar10-jpg   # train/ and test/ folders
     python tools/analysis_tools/knn_eval.py CONFIG random \\
         --data-root ../shared/data/cifar10-jpg   # untrained (seed 0)
+    python tools/analysis_tools/knn_eval.py CONFIG WORK_DIR/epoch_*.pth \\
+        --data-root DATA --out knn_curve.json    # one line per checkpoint
 """
 import argparse
 import copy
@@ -187,8 +189,10 @@ def main(argv=None):
         'test pipeline and data_preprocessor)')
     parser.add_argument(
         'checkpoint',
+        nargs='+',
         help="any checkpoint the converter reads, or 'random' for an "
-        'untrained backbone')
+        'untrained backbone; several (e.g. a pretraining run\'s '
+        'epoch_*.pth) give a kNN-vs-checkpoint curve')
     parser.add_argument(
         '--data-root',
         help='folder with train/ and test/ in the folder-per-class layout '
@@ -196,20 +200,29 @@ def main(argv=None):
     parser.add_argument('--k', type=int, default=20)
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--batch-size', type=int, default=256)
-    parser.add_argument('--out', help='write the result as JSON here')
+    parser.add_argument(
+        '--out',
+        help='write the result as JSON here (a list with several '
+        'checkpoints)')
     args = parser.parse_args(argv)
-    result = evaluate(args.config, args.checkpoint, args.data_root, args.k,
-                      args.temperature, args.batch_size)
-    print(f'kNN (k={args.k}, cosine) on {result["test_images"]} test images '
-          f'from {result["train_images"]} train images, weights: '
-          f'{result["weights"]}')
-    print(f'top-1 majority vote: {result["majority"]:.2f} %')
-    print(f'top-1 weighted vote (T={args.temperature}): '
-          f'{result["weighted"]:.2f} %')
+    results = []
+    for checkpoint in args.checkpoint:
+        result = evaluate(args.config, checkpoint, args.data_root, args.k,
+                          args.temperature, args.batch_size)
+        result['checkpoint'] = checkpoint
+        print(f'{checkpoint}: kNN (k={args.k}, cosine) on '
+              f'{result["test_images"]} test images from '
+              f'{result["train_images"]} train images, weights: '
+              f'{result["weights"]}')
+        print(f'top-1 majority vote: {result["majority"]:.2f} %')
+        print(f'top-1 weighted vote (T={args.temperature}): '
+              f'{result["weighted"]:.2f} %')
+        results.append(result)
+    out = results[0] if len(results) == 1 else results
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(result, f, indent=1)
-    return result
+            json.dump(out, f, indent=1)
+    return out
 
 
 if __name__ == '__main__':
