@@ -135,8 +135,7 @@ def compare(shown, printed, spread):
             continue
         sp = spread[method]
         for col in MEASURED:
-            tol = max(Z * math.sqrt(2) * sp[col] * sp['upper'],
-                      MIN_TOL[col])
+            tol = max(Z * math.sqrt(2) * sp[col] * sp['upper'], MIN_TOL[col])
             diff = abs(numbers[col] - rows_shown[method][col])
             if diff > tol + 1e-9:
                 problems.append(
