@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from conftest import CONFIG_DIR, REPO_ROOT, load_tool
 
 BENCH = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark_overhead.py')
@@ -321,3 +322,39 @@ def test_knn_eval_of_a_real_moco_checkpoint(tmp_path):
             for r in both] == [random['majority'], moco['majority']]
     assert [r['checkpoint']
             for r in json.loads(out.read_text())] == ['random', MOCO_CKPT]
+    # the pretraining curve: the run's per-epoch loss beside these kNN
+    curve = load_tool('analysis_tools/plot_pretrain_curve.py')
+    png = tmp_path / 'curve.png'
+    losses, by_epoch, text = curve.main(
+        [osp.dirname(MOCO_CKPT), '--knn',
+         str(out), '--out',
+         str(png)])
+    assert list(losses) == [1] and 0 < losses[1] < 20
+    assert by_epoch == {
+        0: (random['majority'], random['weighted']),
+        1: (moco['majority'], moco['weighted'])
+    }
+    assert f"| 1 | {losses[1]:.3f} | {moco['majority']:.2f} |" in text
+    assert png.stat().st_size > 1000
+
+
+def test_pretrain_curve_reads_a_resumed_run_once(tmp_path):
+    """A resumed run logs again the iterations after its last checkpoint:
+    the later log wins, each iteration counts once."""
+    curve = load_tool('analysis_tools/plot_pretrain_curve.py')
+    logs = {
+        '20261129_100000': [(1, 10, 5.0), (1, 20, 4.0), (2, 30, 3.0)],
+        '20261129_120000': [(2, 30, 2.0), (2, 40, 1.0)],  # resumed at 20
+    }
+    for stamp, recs in logs.items():
+        vis = tmp_path / stamp / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text(''.join(
+            json.dumps(dict(loss=loss, epoch=e, iter=i, step=i)) + '\n'
+            for e, i, loss in recs))
+    assert curve.epoch_losses(str(tmp_path)) == {1: 4.5, 2: 1.5}
+    knn = tmp_path / 'knn.json'
+    knn.write_text(
+        json.dumps([dict(checkpoint='x/last.pth', majority=1, weighted=1)]))
+    with pytest.raises(ValueError, match='epoch of'):
+        curve.knn_by_epoch(str(knn))
