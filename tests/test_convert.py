@@ -329,6 +329,32 @@ def test_unsafe_checkpoint_needs_the_flag(tmp_path, capsys):
         torch.load(src, weights_only=True)
 
 
+def test_unsafe_load_applies_to_a_url(tmp_path, capsys):
+    """SRC as a URL is loaded from the torch hub cache like a file: weights
+    only unless --unsafe-load (not through a loader that ignores the
+    flag)."""
+    url = 'https://example.invalid/csl/simclr_args.pth'
+    hub = tmp_path / 'hub'
+    (hub / 'checkpoints').mkdir(parents=True)
+    torch.save(
+        dict(layouts()['simclr-torchvision'], args=PickledObject('url')),
+        hub / 'checkpoints' / 'simclr_args.pth')
+    dst = tmp_path / 'out.pth'
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub))
+    try:
+        UNPICKLED.clear()
+        assert CONVERT.main([url, str(dst), '--depth', '50']) == 1
+        assert '--unsafe-load' in capsys.readouterr().err
+        assert not UNPICKLED and not dst.exists()
+        assert CONVERT.main([url,
+                             str(dst), '--depth', '50', '--unsafe-load']) == 0
+        assert UNPICKLED == ['url']
+        assert torch.load(dst, weights_only=False)['meta']['source'] == url
+    finally:
+        torch.hub.set_dir(old)
+
+
 def test_mmengine_checkpoint_loads_weights_only():
     """A real mmengine checkpoint (message hub: HistoryBuffer, numpy)
     loads weights-only without any flag or environment variable, and the

@@ -356,7 +356,8 @@ def main(argv=None):
         'needed for checkpoints that hold arbitrary Python objects; only for '
         'files you trust')
     args = parser.parse_args(argv)
-    from coretune_mm.utils.csl_models import csl_models, resolve_checkpoint
+    from coretune_mm.utils.csl_models import (csl_models, download_checkpoint,
+                                              resolve_checkpoint)
     if args.list:
         for name, algorithm, url in csl_models():
             print(f'{name}\t{algorithm}\t{url}')
@@ -373,8 +374,13 @@ def main(argv=None):
     # weights-only by default (tensors, containers and mmengine's message-hub
     # types); a file that needs full unpickling (e.g. an argparse Namespace
     # in a facebookresearch checkpoint) needs --unsafe-load, for this load
+    # (a URL or mmpretrain://NAME: its copy in the torch hub cache, loaded
+    # the same way; other schemes go through mmengine's CheckpointLoader)
     try:
-        if '://' in src:  # a URL or mmpretrain://NAME, through mmengine
+        if src.startswith(('http://', 'https://', 'mmpretrain://')):
+            path = download_checkpoint(src)
+            ckpt = load_checkpoint_file(path, unsafe=args.unsafe_load)
+        elif '://' in src:
             from mmengine.runner.checkpoint import CheckpointLoader
             ckpt = CheckpointLoader.load_checkpoint(src, map_location='cpu')
         else:

@@ -81,6 +81,27 @@ def resolve_checkpoint(src):
     return SCHEME + src
 
 
+def download_checkpoint(src):
+    """The local file of an http(s) URL or ``mmpretrain://NAME``: the copy
+    in the torch hub cache (``TORCH_HOME/hub/checkpoints/<file name>``, where
+    mmengine keeps what it downloads), downloaded first if it is not there.
+    So the caller loads it as it loads any file (weights-only, or fully
+    unpickled when asked)."""
+    import os
+    from urllib.parse import urlparse
+
+    import torch.hub
+    url = csl_checkpoint_url(src) if src.startswith(SCHEME) else src
+    if urlparse(url).scheme not in ('http', 'https'):
+        raise ValueError(f'{src!r}: not an http(s) URL or {SCHEME}NAME')
+    cached = osp.join(torch.hub.get_dir(), 'checkpoints',
+                      osp.basename(urlparse(url).path))
+    if not osp.exists(cached):
+        os.makedirs(osp.dirname(cached), exist_ok=True)
+        torch.hub.download_url_to_file(url, cached, progress=True)
+    return cached
+
+
 def load_from_mmpretrain(filename, map_location=None):
     """mmengine ``CheckpointLoader`` scheme ``mmpretrain://NAME``."""
     from mmengine.runner.checkpoint import load_from_http

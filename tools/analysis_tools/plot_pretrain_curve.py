@@ -67,8 +67,10 @@ def knn_by_epoch(knn_json):
 
 
 def table(losses, knn):
-    rows = ['| epoch | mean loss | kNN majority (%) | kNN weighted (%) |',
-            '|---|---|---|---|']
+    rows = [
+        '| epoch | mean loss | kNN majority (%) | kNN weighted (%) |',
+        '|---|---|---|---|'
+    ]
     for e in sorted(set(losses) | set(knn)):
         loss = f'{losses[e]:.3f}' if e in losses else ''
         maj, wei = (f'{v:.2f}' for v in knn[e]) if e in knn else ('', '')
@@ -87,14 +89,16 @@ def plot(losses, knn, out, title=None):
     if knn:
         ax2 = ax.twinx()
         epochs = sorted(knn)
-        ax2.plot(epochs, [knn[e][1] for e in epochs],
-                 'o-',
-                 color='tab:red',
-                 label='weighted vote')
-        ax2.plot(epochs, [knn[e][0] for e in epochs],
-                 's--',
-                 color='tab:orange',
-                 label='majority vote')
+        ax2.plot(
+            epochs, [knn[e][1] for e in epochs],
+            'o-',
+            color='tab:red',
+            label='weighted vote')
+        ax2.plot(
+            epochs, [knn[e][0] for e in epochs],
+            's--',
+            color='tab:orange',
+            label='majority vote')
         ax2.set_ylabel('kNN top-1 (%)', color='tab:red')
         ax2.legend(loc='center right')
     if title:
