@@ -123,6 +123,89 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
     assert out.stat().st_size > 10000
 
 
+def test_effect_benchmark_reuses_a_selection(tmp_path, cifar_root, moco_ckpt):
+    """--selection: the final runs at the schedules and eta of an earlier
+    selection.json (as when a new checkpoint is compared at a committed
+    selection), no selection run trained, the report naming the file and
+    the checkpoint it was made with; a selection of another dataset, or
+    together with --fixed-schedule, is refused before anything trains."""
+    from mmengine.config import Config
+    script = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                      'effect_benchmark.py')
+    selection = dict(
+        dataset='cifar10',
+        checkpoint='work_dirs/old_backbone.pth',
+        heldout_images=100,
+        rule='highest final held-out top-1',
+        grid=[
+            dict(
+                method='CE-tuning',
+                lr=0.05,
+                epochs=1,
+                heldout_top1=50.0,
+                key='a'),
+            dict(
+                method='Core-tuning',
+                lr=0.02,
+                epochs=2,
+                heldout_top1=51.0,
+                key='b')
+        ],
+        chosen={
+            'CE-tuning': dict(lr=0.05, epochs=1, heldout_top1=50.0),
+            'Core-tuning': dict(lr=0.02, epochs=2, heldout_top1=51.0)
+        },
+        eta_rule='highest',
+        eta_grid=[
+            dict(eta=0.1, heldout_top1=51.0, key='b'),
+            dict(eta=10.0, heldout_top1=52.0, key='c')
+        ],
+        chosen_eta=10.0)
+    path = tmp_path / 'selection.json'
+    path.write_text(json.dumps(selection))
+    work = tmp_path / 'work'
+
+    def run(*extra):
+        return subprocess.run([
+            sys.executable, script, '--selection',
+            str(path), '--batch-size', '256', '--seeds', '0', '--work-dir',
+            str(work), '--data-root', cifar_root, '--checkpoint', moco_ckpt,
+            *extra
+        ],
+                              cwd=REPO_ROOT,
+                              capture_output=True,
+                              text=True,
+                              timeout=900)
+
+    for extra, message in ((('--dataset', 'digits'),
+                            'selected for --dataset cifar10, not digits'),
+                           (('--fixed-schedule', '0.1', '1'),
+                            '--fixed-schedule and --selection')):
+        proc = run(*extra)
+        assert proc.returncode != 0 and message in proc.stderr
+        assert not (work / 'final').exists()  # refused before training
+    proc = run('--variants', 'CE-tuning', 'selected')
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert not (work / 'select').exists()
+    finals = {
+        p.parent.name: Config.fromfile(str(p))
+        for p in (work / 'final').glob('*/config.py')
+    }
+    assert len(finals) == 2
+    ce = [c for n, c in finals.items() if 'CE' in n][0]
+    core = [c for n, c in finals.items() if 'eta' in n][0]
+    assert ce.optim_wrapper.optimizer.lr == 0.05
+    assert ce.train_cfg.max_epochs == 1
+    assert core.optim_wrapper.optimizer.lr == 0.02
+    assert core.train_cfg.max_epochs == 2
+    assert core.model.head.core_loss.eta == 10.0
+    assert core.model.backbone.init_cfg.checkpoint == osp.abspath(moco_ckpt)
+    report = (work / 'report.md').read_text()
+    assert 'not selected again' in report
+    assert 'work_dirs/old_backbone.pth' in report
+    assert '| Core, eta=10 |' in report and 'Selected eta: 10' in report
+
+
 def run_demo(work_dir, *extra):
     proc = subprocess.run([
         sys.executable,

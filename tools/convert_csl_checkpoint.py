@@ -356,7 +356,8 @@ def main(argv=None):
         'needed for checkpoints that hold arbitrary Python objects; only for '
         'files you trust')
     args = parser.parse_args(argv)
-    from coretune_mm.utils.csl_models import (csl_models, download_checkpoint,
+    from coretune_mm.utils.csl_models import (SCHEME, csl_models,
+                                              download_checkpoint,
                                               resolve_checkpoint)
     if args.list:
         for name, algorithm, url in csl_models():
@@ -377,7 +378,7 @@ def main(argv=None):
     # (a URL or mmpretrain://NAME: its copy in the torch hub cache, loaded
     # the same way; other schemes go through mmengine's CheckpointLoader)
     try:
-        if src.startswith(('http://', 'https://', 'mmpretrain://')):
+        if src.startswith(('http://', 'https://', SCHEME)):
             path = download_checkpoint(src)
             ckpt = load_checkpoint_file(path, unsafe=args.unsafe_load)
         elif '://' in src:

@@ -25,7 +25,11 @@ The protocol (the default):
         --work-dir work_dirs/effect_digits
 
 ``--fixed-schedule LR EPOCHS`` skips the selection (a fast path, or an
-explicitly under-trained comparison: the report says so). Each run is
+explicitly under-trained comparison: the report says so).
+``--selection SELECTION_JSON`` skips it too, taking the schedules and eta an
+earlier run chose (e.g. ``docs/results/cifar10/selection.json``, to rerun the
+final runs from another checkpoint; the report names the file and the
+checkpoint the selection was made with). Each run is
 ``tools/train.py`` on a dumped config in a fresh process; finished runs are
 kept in ``results.json`` and skipped when the command is run again.
 """
@@ -401,6 +405,28 @@ def select_schedules(args, runs, preset):
     return selection
 
 
+def load_selection(path, dataset):
+    """A ``selection.json`` written by :func:`select_schedules`, checked to
+    be one for ``dataset`` with chosen schedules for every method."""
+    with open(path) as f:
+        selection = json.load(f)
+    missing = [
+        k for k in ('dataset', 'chosen', 'chosen_eta', 'grid', 'eta_grid',
+                    'heldout_images', 'checkpoint') if k not in selection
+    ]
+    if missing:
+        raise SystemExit(f'{path}: not an effect benchmark selection.json '
+                         f'(no {", ".join(missing)})')
+    if selection['dataset'] != dataset:
+        raise SystemExit(f'{path}: selected for --dataset '
+                         f'{selection["dataset"]}, not {dataset}')
+    absent = [m for m in METHODS if m not in selection['chosen']]
+    if absent:
+        raise SystemExit(f'{path}: no chosen schedule for '
+                         f'{", ".join(absent)}')
+    return selection
+
+
 def select_key(variant, lr, epochs, seed):
     """The results key of a selection run (Core-tuning at the paper's eta
     keeps the key of the schedule grid, so it is trained once)."""
@@ -565,6 +591,12 @@ def main(argv=None):
         help='skip the selection: every method trains LR, '
         'EPOCHS (not a converged comparison unless chosen '
         'on held-out data)')
+    parser.add_argument(
+        '--selection',
+        metavar='SELECTION_JSON',
+        help='skip the selection: take the schedules and eta chosen in an '
+        "earlier run's selection.json (e.g. a committed one, to rerun the "
+        'final runs from another checkpoint); the report names it')
     parser.add_argument('--select-only', action='store_true')
     parser.add_argument(
         '--jobs',
@@ -589,7 +621,22 @@ def main(argv=None):
     runs = Runs(work_root, args.jobs)
     report = []
     chosen_eta = None
-    if args.fixed_schedule:
+    if args.fixed_schedule and args.selection:
+        raise SystemExit('--fixed-schedule and --selection both set the '
+                         'schedule: give one')
+    if args.selection:
+        selection = load_selection(args.selection, args.dataset)
+        schedules = selection['chosen']
+        chosen_eta = selection['chosen_eta']
+        report.append(
+            f'Schedules and eta from {_shown(args.selection)}, not selected '
+            'again: chosen there on '
+            f'{selection["heldout_images"]} held-out training images with '
+            f'checkpoint {selection["checkpoint"]}; the final runs below '
+            f'start from {_shown(args.checkpoint)}.\n')
+        report.append(selection_table(selection) + '\n')
+        report.append(eta_table(selection) + '\n')
+    elif args.fixed_schedule:
         lr, epochs = float(args.fixed_schedule[0]), int(args.fixed_schedule[1])
         schedules = {m: dict(lr=lr, epochs=epochs) for m in METHODS}
         report.append(
