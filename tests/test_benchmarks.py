@@ -180,10 +180,12 @@ def test_effect_benchmark_reuses_a_selection(tmp_path, cifar_root, moco_ckpt):
     for extra, message in ((('--dataset', 'digits'),
                             'selected for --dataset cifar10, not digits'),
                            (('--fixed-schedule', '0.1', '1'),
-                            '--fixed-schedule and --selection')):
+                            'not with --fixed-schedule or --select-only'),
+                           (('--select-only', ),
+                            'not with --fixed-schedule or --select-only')):
         proc = run(*extra)
         assert proc.returncode != 0 and message in proc.stderr
-        assert not (work / 'final').exists()  # refused before training
+        assert not work.exists()  # refused before anything is written
     proc = run('--variants', 'CE-tuning', 'selected')
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert not (work / 'select').exists()

@@ -616,16 +616,20 @@ def main(argv=None):
                     'MoCo backbone)' if args.dataset == 'digits' else '')
             raise SystemExit(f'not found: {path}{hint}')
 
+    if args.selection:
+        if args.fixed_schedule or args.select_only:
+            raise SystemExit('--selection gives the schedules: not with '
+                             '--fixed-schedule or --select-only')
+        if not osp.exists(args.selection):
+            raise SystemExit(f'not found: {args.selection}')
+        selection = load_selection(args.selection, args.dataset)
+
     work_root = osp.abspath(args.work_dir)
     os.makedirs(work_root, exist_ok=True)
     runs = Runs(work_root, args.jobs)
     report = []
     chosen_eta = None
-    if args.fixed_schedule and args.selection:
-        raise SystemExit('--fixed-schedule and --selection both set the '
-                         'schedule: give one')
     if args.selection:
-        selection = load_selection(args.selection, args.dataset)
         schedules = selection['chosen']
         chosen_eta = selection['chosen_eta']
         report.append(
