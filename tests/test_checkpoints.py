@@ -11,6 +11,10 @@ from mmengine.config import Config
 
 CONVERT = load_tool('convert_csl_checkpoint.py')
 CKPTS = sorted(glob.glob(osp.join(REPO_ROOT, 'checkpoints', '*.pth')))
+# the fine-tuning backbone the CIFAR checkpoints are for
+TARGET_CFG = osp.join(
+    CONFIG_DIR,
+    'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
 
 
 def test_committed_checkpoints(tmp_path, capsys):
@@ -24,10 +28,7 @@ def test_committed_checkpoints(tmp_path, capsys):
         cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')
         assert cfg.model.type == 'MoCo'
         dst = tmp_path / 'backbone.pth'
-        cfg_path = osp.join(
-            CONFIG_DIR,
-            'coretune/coretune_resnet18w16-mocov2_1xb128-30e_cifar10-32.py')
-        assert CONVERT.main([path, str(dst), '--config', cfg_path]) == 0
+        assert CONVERT.main([path, str(dst), '--config', TARGET_CFG]) == 0
         printed = capsys.readouterr().out
         assert "prefix 'backbone.'" in printed and 'missing: 0' in printed
         out = torch.load(dst)['state_dict']
