@@ -123,6 +123,43 @@ def test_effect_benchmark_protocol_fast_path(tmp_path):
     assert out.stat().st_size > 10000
 
 
+def test_load_selection_names_what_is_missing(tmp_path):
+    """A selection.json that lacks the protocol's keys, or a chosen schedule
+    for one of the methods, is refused with the missing part named; a
+    complete one comes back as written."""
+    bench = load_tool('analysis_tools/effect_benchmark.py')
+    full = dict(
+        dataset='cifar10',
+        checkpoint='old.pth',
+        heldout_images=100,
+        grid=[],
+        eta_grid=[],
+        chosen_eta=10.0,
+        chosen={m: dict(lr=0.1, epochs=80)
+                for m in bench.METHODS})
+    path = tmp_path / 'selection.json'
+
+    def load(selection):
+        path.write_text(json.dumps(selection))
+        return bench.load_selection(str(path), 'cifar10')
+
+    assert load(full) == full
+    with pytest.raises(SystemExit, match='no chosen_eta, heldout_images'):
+        load({
+            k: v
+            for k, v in full.items()
+            if k not in ('chosen_eta', 'heldout_images')
+        })
+    method = bench.METHODS[-1]
+    partial = dict(
+        full, chosen={
+            m: s
+            for m, s in full['chosen'].items() if m != method
+        })
+    with pytest.raises(SystemExit, match=f'no chosen schedule for {method}'):
+        load(partial)
+
+
 def test_effect_benchmark_reuses_a_selection(tmp_path, cifar_root, moco_ckpt):
     """--selection: the final runs at the schedules and eta of an earlier
     selection.json (as when a new checkpoint is compared at a committed
