@@ -160,6 +160,44 @@ def test_load_selection_names_what_is_missing(tmp_path):
         load(partial)
 
 
+def test_compare_backbones_effect_change(tmp_path, capsys):
+    """Per backbone, Core-tuning's per-seed paired difference to CE-tuning;
+    then the change of that effect between backbones (Welch): numbers a hand
+    computation gives, and a backbone with one seed refused."""
+    compare = load_tool('analysis_tools/compare_backbones.py')
+
+    def results(ce, core):
+        out = {}
+        for seed, (a, b) in enumerate(zip(ce, core)):
+            for variant, top1 in (('CE-tuning', a), ('Core-tuning', b)):
+                out[f'final | {variant} | seed {seed}'] = dict(
+                    curve=[dict(epoch=1, top1=top1)])
+            out[f'select | CE-tuning | lr 0.1 | 1 ep | seed {seed}'] = dict(
+                curve=[dict(epoch=1, top1=0.0)])
+        return out
+
+    weak = tmp_path / 'weak.json'
+    strong = tmp_path / 'strong.json'
+    # effects: weak -1, -2, -3 (mean -2); strong +1, +2, +3 (mean +2)
+    weak.write_text(json.dumps(results([70, 70, 70], [69, 68, 67])))
+    strong.write_text(json.dumps(results([75, 76, 77], [76, 78, 80])))
+    out = tmp_path / 'table.md'
+    compare.main([f'weak={weak}', f'strong={strong}', '--out', str(out)])
+    text = capsys.readouterr().out
+    assert out.read_text() == text
+    assert '| weak | 70.00 ± 0.00 | Core-tuning | 68.00 ± 1.00 | ' \
+        '-1.00, -2.00, -3.00 | -2.00 ± 1.00 |' in text
+    assert '| strong | 76.00 ± 1.00 | Core-tuning | 78.00 ± 2.00 | ' \
+        '+1.00, +2.00, +3.00 | +2.00 ± 1.00 |' in text
+    # Welch: diff 4, se sqrt(1/3 + 1/3), df 4 -> t 4.899, p 0.008
+    row = [r for r in text.splitlines() if r.startswith('| Core-tuning |')]
+    assert row == ['| Core-tuning | strong | +4.00 | [+1.73, +6.27] | 0.008 |']
+    one = tmp_path / 'one.json'
+    one.write_text(json.dumps(results([70], [71])))
+    with pytest.raises(SystemExit, match='has 1 seed paired with CE-tuning'):
+        compare.main([f'weak={weak}', f'one={one}'])
+
+
 def test_effect_benchmark_reuses_a_selection(tmp_path, cifar_root, moco_ckpt):
     """--selection: the final runs at the schedules and eta of an earlier
     selection.json (as when a new checkpoint is compared at a committed
