@@ -16,31 +16,17 @@ independent; a seed is not paired across backbones)::
         'MoCo v2 30 ep (kNN 52.05)=docs/results/cifar10_moco30e/curves.json'
 """
 import argparse
-import json
 import os.path as osp
-import re
 import statistics
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from effect_benchmark import paired_stats  # noqa: E402
-
-FINAL = re.compile(r'^final \| (?P<variant>.+) \| seed (?P<seed>\d+)$')
-
-
-def final_top1(results):
-    """{variant: {seed: final test top-1}} of a results.json's final runs."""
-    table = {}
-    for key, run in results.items():
-        m = FINAL.match(key)
-        if m:
-            table.setdefault(m['variant'], {})[int(m['seed'])] = \
-                run['curve'][-1]['top1']
-    return table
+from effect_benchmark import final_runs, fmt, paired_cells  # noqa: E402
 
 
 def paired_effects(table, variant):
-    """Per-seed ``variant - CE-tuning`` over the seeds both have."""
+    """Per-seed ``variant - CE-tuning`` over the seeds both have, of a
+    ``{variant: {seed: final top-1}}`` table."""
     if 'CE-tuning' not in table:
         raise SystemExit('no CE-tuning final runs to pair with')
     seeds = sorted(set(table[variant]) & set(table['CE-tuning']))
@@ -63,10 +49,9 @@ def welch(a, b):
     return dict(diff=diff, ci=(diff - half, diff + half), p=p)
 
 
-def compare(backbones):
-    """Markdown tables for ``[(label, results), ...]``; the first backbone
-    is the reference of the change."""
-    tables = [(label, final_top1(results)) for label, results in backbones]
+def compare(tables):
+    """Markdown tables for ``[(label, {variant: {seed: final top-1}}),
+    ...]``; the first backbone is the reference of the change."""
     variants = sorted((v for v in tables[0][1]
                        if v != 'CE-tuning' and all(v in t for _, t in tables)),
                       key=lambda v: (v != 'Core-tuning', v))
@@ -86,17 +71,11 @@ def compare(backbones):
                 raise SystemExit(f'{label}: {variant} has {len(diffs)} seed '
                                  'paired with CE-tuning; 2 or more needed')
             effects[label, variant] = diffs
-            st = paired_stats(diffs)
             ce = [table['CE-tuning'][s] for s in seeds]
             core = [table[variant][s] for s in seeds]
             lines.append(
-                f'| {label} | {statistics.mean(ce):.2f} ± '
-                f'{statistics.stdev(ce):.2f} | {variant} | '
-                f'{statistics.mean(core):.2f} ± {statistics.stdev(core):.2f}'
-                f' | {", ".join(f"{d:+.2f}" for d in diffs)} | '
-                f'{st["mean"]:+.2f} ± {st["sd"]:.2f} | '
-                f'[{st["ci"][0]:+.2f}, {st["ci"][1]:+.2f}] | '
-                f'{st["p"]:.3f} |')
+                f'| {label} | {fmt(ce)} | {variant} | {fmt(core)} | ' +
+                ' | '.join(paired_cells(diffs)) + ' |')
     ref = tables[0][0]
     lines += [
         '', f'Change of the paired effect from {ref} (Welch, backbones '
@@ -124,16 +103,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if len(args.backbones) < 2:
         parser.error('two or more LABEL=RESULTS_JSON are needed')
-    backbones = []
+    tables = []
     for item in args.backbones:
         label, sep, path = item.rpartition('=')
         if not sep or not label:
             parser.error(f'{item!r} is not LABEL=RESULTS_JSON')
         if not osp.isfile(path):
             raise SystemExit(f'not found: {path}')
-        with open(path) as f:
-            backbones.append((label, json.load(f)))
-    text = compare(backbones)
+        tables.append((label, {
+            variant: {
+                seed: rec['top1']
+                for seed, rec in seeds.items()
+            }
+            for variant, seeds in final_runs(path).items()
+        }))
+    text = compare(tables)
     print(text)
     if args.out:
         with open(args.out, 'w') as f:

@@ -476,6 +476,16 @@ def paired_stats(diffs):
     return dict(n=n, mean=mean, sd=sd, ci=(mean - half, mean + half), p=p)
 
 
+def paired_cells(diffs):
+    """Table cells of per-seed paired differences: the differences, their
+    mean ± std, the 95 % confidence interval and the paired t-test p."""
+    st = paired_stats(diffs)
+    return (', '.join(f'{d:+.2f}'
+                      for d in diffs), f'{st["mean"]:+.2f} ± {st["sd"]:.2f}'
+            if len(diffs) > 1 else f'{diffs[0]:+.2f}',
+            f'[{st["ci"][0]:+.2f}, {st["ci"][1]:+.2f}]', f'{st["p"]:.3f}')
+
+
 def fmt(values, digits=2):
     if len(values) == 1:
         return f'{values[0]:.{digits}f}'
@@ -529,15 +539,8 @@ def final_table(results, variants, seeds, schedules):
         top1 = [r['top1'] for r in rows]
         diff_cells = ('—', ) * 4
         if ce is not None and name != 'CE-tuning':
-            diffs = [
-                t - ce[s]['curve'][-1]['top1'] for t, s in zip(top1, seeds)
-            ]
-            st = paired_stats(diffs)
-            diff_cells = (', '.join(f'{d:+.2f}' for d in diffs),
-                          f'{st["mean"]:+.2f} ± {st["sd"]:.2f}'
-                          if len(diffs) > 1 else f'{diffs[0]:+.2f}',
-                          f'[{st["ci"][0]:+.2f}, {st["ci"][1]:+.2f}]',
-                          f'{st["p"]:.3f}')
+            diff_cells = paired_cells(
+                [t - ce[s]['curve'][-1]['top1'] for t, s in zip(top1, seeds)])
         lines.append(
             f'| {name} | {sched["lr"]} | {sched["epochs"]} | {fmt(top1)} | '
             f'{fmt([r["scatter_ratio"] for r in rows], 3)} | ' +
