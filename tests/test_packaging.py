@@ -44,7 +44,7 @@ def test_wheel_install_resolves_configs_by_scope(tmp_path):
     shutil.copytree(
         REPO_ROOT,
         src,
-        ignore=shutil.ignore_patterns('.venv', '.git', 'work_dirs', 'build',
+        ignore=shutil.ignore_patterns('.venv*', '.git', 'work_dirs', 'build',
                                       'dist', '*.egg-info', '.mim',
                                       '__pycache__', '.pytest_cache'))
     subprocess.run([

@@ -16,9 +16,12 @@ What it works around (measured, see ``../shared/ENVIRONMENT.md``):
    dies with ``operator torchvision::nms does not exist``. The two op schemas
    torchvision registers unconditionally are defined just before torchvision
    is first imported, and only on a CPU-only torch build.
-3. mmengine calls ``torch.cuda.set_device`` when initialising a distributed
-   run; the CPU torch build lacks ``torch._C._cuda_setDevice``. Setting device
-   index on a machine without CUDA is made a no-op for CPU torch builds.
+
+(mmengine's pytorch launcher calls ``torch.cuda.set_device``, which fails on a
+machine without a GPU with the CPU and with the CUDA torch build alike; that
+is handled in the package -- ``coretune_mm.utils.init_distributed_without_
+cuda`` starts the gloo group before the Runner does -- for every user, so no
+shim hides it here.)
 
 Everything is lazy: nothing heavy is imported at interpreter start-up.
 """
@@ -79,8 +82,6 @@ def _patch_torch_for_cpu():
     lib.define(
         'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
     _TORCHVISION_LIB.append(lib)
-    if not hasattr(torch._C, '_cuda_setDevice'):
-        torch.cuda.set_device = lambda device: None
     return True
 
 
@@ -91,7 +92,7 @@ class _TorchvisionPreImportFinder(importlib.abc.MetaPathFinder):
         self._done = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if not self._done and fullname in ('torchvision', 'mmengine.dist'):
+        if not self._done and fullname == 'torchvision':
             self._done = True
             _patch_torch_for_cpu()
         return None
