@@ -112,6 +112,22 @@ def label_problems(labels: torch.Tensor,
     return bad.any().long() * BAD_LABELS
 
 
+def label_range(labels: torch.Tensor,
+                ignore_index: Optional[int] = None) -> torch.Tensor:
+    """(2,) int64: the smallest and largest label (``ignore_index``
+    excluded), without a host read -- read with the step's plan to name
+    the labels an out-of-range error saw."""
+    labels = labels.long().reshape(-1)
+    valid = torch.ones_like(labels, dtype=torch.bool) \
+        if ignore_index is None else labels != ignore_index
+    big = torch.iinfo(torch.long).max
+    lo = torch.where(valid, labels, labels.new_full((), big)).min() \
+        if labels.numel() else labels.new_full((), big)
+    hi = torch.where(valid, labels, labels.new_full((), -big)).max() \
+        if labels.numel() else labels.new_full((), -big)
+    return torch.stack([lo, hi])
+
+
 def labels_to_targets_unchecked(
         labels: torch.Tensor,
         num_classes: int,

@@ -1,3 +1,4 @@
+import warnings
 from typing import Dict, List, Optional
 
 import torch
@@ -6,6 +7,15 @@ import torch.nn as nn
 from .decision import check_nonfinite_mode, plan_call
 from .losses import (POSITIVE_RULES, check_contrast_params, focal_supcon_loss,
                      soft_target_cross_entropy)
+
+# The lowest temperature a CoreLoss accepts. The logits of the contrast are
+# cosines over t, bounded by 1/t: below 0.01 the softmax is a hard max, a
+# misranked positive costs about 2/t and its gradient grows like 1/t^2, so
+# the contrastive term swamps the cross-entropy (t = 1e-8 logged loss_con
+# 347565). The paper uses 0.07; SupCon's useful range is about 0.05-0.5.
+MIN_TEMPERATURE = 0.01
+# consecutive training steps without any positive pair before CoreLoss warns
+NO_POSITIVE_WARN_STEPS = 10
 
 
 class CoreLoss(nn.Module):
@@ -51,6 +61,12 @@ class CoreLoss(nn.Module):
             only with a loss scaler, which plain ``OptimWrapper`` lacks.
             ``'auto'`` (default): ``'skip'`` under float16 autocast,
             ``'raise'`` otherwise.
+
+    A warning (once) when :data:`NO_POSITIVE_WARN_STEPS` consecutive
+    training steps had no positive pair -- no class with two samples in the
+    contrast, e.g. batches of 1 or 2 images: the contrastive term is then 0
+    (or, for a batch of one, a constant without gradient) and Core-tuning
+    reduces to its mixed-label CE.
     """
 
     def __init__(self,
@@ -67,6 +83,13 @@ class CoreLoss(nn.Module):
         if not eta >= 0:
             raise ValueError(f'eta must be >= 0, got {eta}')
         check_contrast_params(temperature, gamma, normalizer)
+        if temperature < MIN_TEMPERATURE:
+            raise ValueError(
+                f'temperature={temperature} is below {MIN_TEMPERATURE}: the '
+                'contrast\'s logits are cosines / temperature, so its softmax '
+                'becomes a hard max and the loss and its gradients grow like '
+                '1/temperature and 1/temperature^2, swamping the '
+                'cross-entropy (the paper uses 0.07)')
         if positives not in POSITIVE_RULES:
             raise ValueError(f'positives must be one of {POSITIVE_RULES}, '
                              f'got {positives!r}')
@@ -80,6 +103,25 @@ class CoreLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.gather_distributed = bool(gather_distributed)
         self.ce_weight = float(ce_weight)
+        self._steps_without_positive = 0
+        self._warned_no_positive = False
+
+    def observe_positive_pairs(self, has_positive: bool) -> None:
+        """Told by the training step whether its contrast had any positive
+        pair; warns once after :data:`NO_POSITIVE_WARN_STEPS` steps in a
+        row without one."""
+        self._steps_without_positive = 0 if has_positive else \
+            self._steps_without_positive + 1
+        if self._steps_without_positive >= NO_POSITIVE_WARN_STEPS and \
+                not self._warned_no_positive:
+            self._warned_no_positive = True
+            warnings.warn(
+                f'CoreLoss: {self._steps_without_positive} training steps in '
+                'a row without a positive pair (no class had two samples in '
+                'the contrast): the contrastive term is off and Core-tuning '
+                'is training its mixed-label cross-entropy alone. Use a '
+                'larger batch (a few times num_classes; under DDP the global '
+                'batch counts when gather_distributed=True).', UserWarning)
 
     def extra_repr(self) -> str:
         return (f'eta={self.eta}, temperature={self.temperature}, '

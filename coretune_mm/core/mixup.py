@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import check_features, check_targets
+from .compat import host_to_device
 from .generators import RankGenerator
 
 HARD_POSITIVE_MODES = ('least_similar', 'anchor')
@@ -37,25 +38,28 @@ def _sample_beta(alpha: float, n: int, like: torch.Tensor,
                  seed: Optional[int]) -> torch.Tensor:
     """``n`` draws of Beta(alpha, alpha), float32 on ``like``'s device.
 
-    With a seed the draws are made on the CPU under a forked global RNG
-    seeded with it (reproducible; the global RNG state is left untouched,
-    nothing is read back from the device); without one, from the global RNG
+    With a seed the draws are made on the host from a private
+    ``torch.Generator`` seeded with it -- no global generator (CPU or CUDA)
+    is seeded, read or advanced -- and reach the device through pinned
+    memory without blocking (:func:`~coretune_mm.core.compat.
+    host_to_device`). They are the draws ``torch.distributions.Beta`` makes
+    after ``torch.manual_seed(seed)`` (the same Dirichlet sampler, the same
+    CPU generator state), bit for bit. Without a seed, from the global RNG
     of ``like``'s device.
     """
-
-    def draw(device):
-        conc = torch.full((n, ), float(alpha), device=device)
-        # validate_args=False: the checks would read the device back
-        return torch.distributions.Beta(
-            conc, conc, validate_args=False).sample()
-
     if seed is None:
-        lam = draw(like.device)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            lam = draw('cpu')
-    return lam.to(device=like.device, dtype=torch.float32)
+        conc = torch.full((n, ), float(alpha), device=like.device)
+        # validate_args=False: the checks would read the device back
+        lam = torch.distributions.Beta(
+            conc, conc, validate_args=False).sample()
+        return lam.to(dtype=torch.float32)
+    gen = torch.Generator(device='cpu')
+    gen.manual_seed(seed)
+    # Beta(a, b) is the first coordinate of Dirichlet((a, b)): what
+    # torch.distributions.Beta.sample computes, with our generator
+    conc = torch.full((n, 2), float(alpha))
+    lam = torch._sample_dirichlet(conc, generator=gen).select(-1, 0)
+    return host_to_device(lam.to(torch.float32), like.device)
 
 
 def hard_negative_lambda(draws: torch.Tensor,

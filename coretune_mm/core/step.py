@@ -9,6 +9,15 @@ from .core_loss import skipped_losses
 from .decision import DEFAULT_MESSAGES, StepPlan, plan_step
 
 
+def class_counts(targets: torch.Tensor) -> torch.Tensor:
+    """(C,) samples of each (argmax) class, on the device, without a host
+    read (a fixed-size ``index_add_``, not ``bincount``)."""
+    labels = targets.detach().argmax(dim=1)
+    return torch.zeros(
+        targets.shape[1], dtype=torch.long,
+        device=targets.device).index_add_(0, labels, torch.ones_like(labels))
+
+
 def core_tuning_step(
     h: torch.Tensor,
     targets: torch.Tensor,
@@ -19,6 +28,7 @@ def core_tuning_step(
     plan: Optional[StepPlan] = None,
     problems: Optional[torch.Tensor] = None,
     messages: Dict[int, str] = DEFAULT_MESSAGES,
+    labels: Optional[torch.Tensor] = None,
 ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """Hard pair mining -> smooth classifier -> projector -> ``CoreLoss``.
 
@@ -26,7 +36,10 @@ def core_tuning_step(
     input problems of every rank, exchanged in one collective), so every
     rank takes the same path -- all raise the same error, or all skip a
     non-finite step (``core_loss.nonfinite``), or all contrast -- and the
-    rest runs without host synchronisation.
+    rest runs without host synchronisation. The same read says whether any
+    class has two samples in the contrast; ``core_loss.
+    observe_positive_pairs`` (``CoreLoss``: a warning after consecutive
+    steps without any positive pair) is told.
 
     Args:
         h: (N, D) features (pooled image features, or sampled pixels).
@@ -41,7 +54,9 @@ def core_tuning_step(
             the device); ``plan.counts[rank]`` may be 0 for a placeholder
             row that must not enter any rank's contrast.
         problems: extra problem bits (e.g. bad labels) for the plan made
-            here; ``messages``: their error texts.
+            here; ``messages``: their error texts; ``labels``: the smallest
+            and largest label (:func:`~coretune_mm.core.checks.label_range`)
+            for the bad-label error.
 
     Returns:
         ``(losses, logits)``: ``dict(loss_ce_mix, loss_con)`` and the
@@ -52,8 +67,17 @@ def core_tuning_step(
         bits = feature_problems(h) | target_problems(targets)
         if problems is not None:
             bits = bits | problems
-        plan = plan_step(h.shape[0], bits,
-                         getattr(core_loss, 'nonfinite', 'auto'), messages)
+        plan = plan_step(
+            h.shape[0],
+            bits,
+            getattr(core_loss, 'nonfinite', 'auto'),
+            messages,
+            class_counts=class_counts(targets),
+            gather=getattr(core_loss, 'gather_distributed', True),
+            labels=labels)
+    observe = getattr(core_loss, 'observe_positive_pairs', None)
+    if observe is not None and plan.has_positive is not None:
+        observe(plan.has_positive)
     rows, row_targets = mixup(h, targets, validate=False)
     logits = classifier(rows)
     proj = projector(rows)

@@ -25,13 +25,24 @@ class FeatureScatter(BaseMetric):
     default_prefix = 'scatter'
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """One device read per batch: the batch's features and labels are
+        packed into one tensor and copied to the host together."""
+        if not data_samples:
+            return
         for sample in data_samples:
             if 'pooled_feat' not in sample:
                 raise KeyError(
                     'FeatureScatter needs pooled_feat in the predictions: add '
                     "custom_hooks=[dict(type='PooledFeatureHook')]")
-            self.results.append((sample['pooled_feat'].float().cpu(),
-                                 int(sample['gt_label'].reshape(-1)[0])))
+        feats = torch.stack([s['pooled_feat'] for s in data_samples]).float()
+        labels = torch.stack([
+            s['gt_label'].reshape(-1)[0].to(feats.device) for s in data_samples
+        ]).to(torch.float64)
+        # float64 holds every integer label exactly; one copy to the host
+        packed = torch.cat([labels.unsqueeze(1), feats.double()], 1).cpu()
+        for label, feat in zip(packed[:, 0].long().tolist(),
+                               packed[:, 1:].float()):
+            self.results.append((feat, label))
 
     def compute_metrics(self, results: List) -> dict:
         feats = torch.stack([f for f, _ in results])

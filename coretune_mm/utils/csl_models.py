@@ -56,7 +56,8 @@ def csl_checkpoint_url(name):
     index = _model_index()
     meta = index.get(name.lower())
     if meta is None:
-        close = difflib.get_close_matches(name.lower(), list(index), n=5)
+        close = difflib.get_close_matches(name.lower(), list(index), n=5) or \
+            sorted(n for n in index if n.startswith(name.lower()))[:5]
         hint = (f'; did you mean {", ".join(close)}?' if close else '')
         raise KeyError(
             f'{name!r} is not a model of the installed mmpretrain{hint} '

@@ -9,11 +9,12 @@ from mmpretrain.models.losses import CrossEntropyLoss
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ...core import (CoreLoss, ProjectionHead, core_tuning_step,
+from ...core import (CoreLoss, HardMixup, ProjectionHead, core_tuning_step,
                      labels_to_targets)
-from ...core.checks import (BAD_LABELS, label_problems,
+from ...core.checks import (BAD_LABELS, label_problems, label_range,
                             labels_to_targets_unchecked)
 from ...core.decision import DEFAULT_MESSAGES
+from ..registry import CORE_LOSS_HINT, MIXUP_HINT, build_core_part
 
 
 @MODELS.register_module()
@@ -87,8 +88,10 @@ class CoreContrastiveClsHead(ClsHead):
         self.fc = nn.Linear(in_channels, num_classes, bias=bias)
         self.projector = ProjectionHead(in_channels, proj_hidden_channels,
                                         proj_channels)
-        self.mixup = mixup if isinstance(mixup, nn.Module) else \
-            MODELS.build(mixup)
+        self.mixup = build_core_part(mixup, MODELS, HardMixup, 'mixup',
+                                     type(self).__name__, MIXUP_HINT)
+        build_core_part(self.loss_module, MODELS, CoreLoss, 'core_loss',
+                        type(self).__name__, CORE_LOSS_HINT)
         # the errors of the step's collective input check (plan_step)
         self._step_messages = {
             **DEFAULT_MESSAGES, BAD_LABELS:
@@ -123,17 +126,18 @@ class CoreContrastiveClsHead(ClsHead):
         """(N, C) soft targets: ``gt_score`` (set by mmpretrain's Mixup /
         CutMix batch augments) when present, else one-hot ``gt_label``.
 
-        ``return_problems=True``: also the labels' problem bits (``None``
-        for ``gt_score``), which the training step checks with its one
-        device read; without it an out-of-range label raises here."""
+        ``return_problems=True``: also the labels' problem bits and their
+        range (``None, None`` for ``gt_score``), which the training step
+        checks with its one device read; without it an out-of-range label
+        raises here."""
         if 'gt_score' in data_samples[0]:
             targets = torch.stack([s.gt_score for s in data_samples]).float()
             if targets.shape[1] != self.num_classes:
                 raise ValueError(
                     f'gt_score has {targets.shape[1]} classes but the head '
                     f'has num_classes={self.num_classes}')
-            return (targets.to(device), None) if return_problems else \
-                targets.to(device)
+            return (targets.to(device), None, None) if return_problems \
+                else targets.to(device)
         labels = torch.cat([s.gt_label for s in data_samples]).to(device)
         if labels.numel() != len(data_samples):
             raise ValueError(
@@ -142,12 +146,12 @@ class CoreContrastiveClsHead(ClsHead):
         if not return_problems:
             return labels_to_targets(labels, self.num_classes)
         return (labels_to_targets_unchecked(labels, self.num_classes),
-                label_problems(labels, self.num_classes))
+                label_problems(labels, self.num_classes), label_range(labels))
 
     def loss(self, feats: Tuple[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> dict:
         h = self.pre_logits(feats)
-        targets, problems = self.get_targets(
+        targets, problems, labels = self.get_targets(
             data_samples, h.device, return_problems=True)
         losses, logits = core_tuning_step(
             h,
@@ -157,7 +161,8 @@ class CoreContrastiveClsHead(ClsHead):
             self.projector,
             self.core_loss,
             problems=problems,
-            messages=self._step_messages)
+            messages=self._step_messages,
+            labels=labels)
         if self.cal_acc:
             clean = logits[:h.shape[0]].detach()
             # thrs=(None,): no score threshold (mmpretrain's default of 0

@@ -2,18 +2,18 @@ import inspect
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 
-from ...core import ProjectionHead, core_tuning_step
+from ...core import CoreLoss, HardMixup, ProjectionHead, core_tuning_step
 from ...core.checks import (BAD_LABELS, feature_problems, label_problems,
-                            labels_to_targets_unchecked)
+                            label_range, labels_to_targets_unchecked)
 from ...core.decision import DEFAULT_MESSAGES, plan_step
 from ...core.generators import RankGenerator
 from ...core.sampling import sample_pixel_order
+from ..registry import CORE_LOSS_HINT, MIXUP_HINT, build_core_part
 
 _SUBCLASSES: Dict[type, type] = {}
 
@@ -172,10 +172,11 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         self._sample_generator = RankGenerator(sample_seed)
         self.projector = ProjectionHead(self.channels, proj_hidden_channels,
                                         proj_channels)
-        self.mixup = mixup if isinstance(mixup, nn.Module) else \
-            MODELS.build(mixup)
-        self.core_loss = core_loss if isinstance(core_loss, nn.Module) else \
-            MODELS.build(core_loss)
+        head = type(self).__name__
+        self.mixup = build_core_part(mixup, MODELS, HardMixup, 'mixup', head,
+                                     MIXUP_HINT)
+        self.core_loss = build_core_part(core_loss, MODELS, CoreLoss,
+                                         'core_loss', head, CORE_LOSS_HINT)
         # the errors of the step's collective input check (plan_step)
         self._step_messages = {
             **DEFAULT_MESSAGES, BAD_LABELS:
@@ -265,9 +266,12 @@ class CoreContrastiveSegHead(BaseDecodeHead):
         candidates = order[:min(order.numel(), self.max_pixels)]
         pixels = self._gather_pixels(feats, candidates)
         problems = problems | feature_problems(pixels)
-        plan = plan_step(num, problems,
-                         getattr(self.core_loss, 'nonfinite', 'auto'),
-                         self._step_messages)
+        plan = plan_step(
+            num,
+            problems,
+            getattr(self.core_loss, 'nonfinite', 'auto'),
+            self._step_messages,
+            labels=label_range(seg_label, self.ignore_index))
         count = plan.counts[plan.rank]
         labels = seg_label[candidates[:max(count, 1)]]
         if count == 0:
