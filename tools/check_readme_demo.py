@@ -148,7 +148,8 @@ def compare(shown, printed, spread):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--readme', default=osp.join(REPO_ROOT, 'README.md'))
     parser.add_argument(
         '--table',

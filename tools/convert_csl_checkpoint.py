@@ -329,7 +329,7 @@ def print_report(report, total):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+        description=' '.join(__doc__.split('\n\n')[0].split()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         'src',
@@ -379,15 +379,29 @@ def main(argv=None):
     # the same way; other schemes go through mmengine's CheckpointLoader)
     try:
         if src.startswith(('http://', 'https://', SCHEME)):
-            path = download_checkpoint(src)
+            try:
+                path = download_checkpoint(src)
+            except OSError as e:  # URLError included: offline, a wrong URL
+                print(
+                    f'error: could not download {src}: '
+                    f'{getattr(e, "reason", e)} (no network here? download '
+                    'it elsewhere and pass the file, or put it in the torch '
+                    'hub cache: '
+                    f'{osp.join(torch.hub.get_dir(), "checkpoints")})',
+                    file=sys.stderr)
+                return 1
             ckpt = load_checkpoint_file(path, unsafe=args.unsafe_load)
         elif '://' in src:
             from mmengine.runner.checkpoint import CheckpointLoader
             ckpt = CheckpointLoader.load_checkpoint(src, map_location='cpu')
         else:
             ckpt = load_checkpoint_file(src, unsafe=args.unsafe_load)
-    except pickle.UnpicklingError as e:
-        print(f'error: {e}', file=sys.stderr)
+    except (pickle.UnpicklingError, ValueError, KeyError) as e:
+        # refused objects (names --unsafe-load), not a checkpoint or
+        # corrupted, an unknown mmpretrain:// name (with the nearest names)
+        print(
+            f'error: {e.args[0] if isinstance(e, KeyError) else e}',
+            file=sys.stderr)
         return 1
     try:
         state, renaming = find_state_dict(ckpt)

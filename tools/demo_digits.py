@@ -163,7 +163,8 @@ def run_stage(title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--work-dir', default='work_dirs/demo_digits')
     parser.add_argument('--pretrain-epochs', type=int, default=30)
     parser.add_argument(

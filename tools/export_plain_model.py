@@ -16,6 +16,9 @@ mmseg decode head, same parameter names). This tool writes
 
     python tools/export_plain_model.py CONFIG CHECKPOINT OUT_DIR [--name N]
 
+The checkpoint must be a trained model of CONFIG: it is checked against the
+model the config builds (every key, every shape) and refused otherwise.
+
 The plain model's predictions equal the Core-tuned model's on the same
 inputs (tests/test_export_plain_model.py).
 """
@@ -139,9 +142,28 @@ def plain_state_dict(state, heads):
     return out
 
 
+def check_core_checkpoint(cfg, state, config_path, ckpt_path):
+    """Refuse a checkpoint that is not a trained model of ``cfg`` (a raw CSL
+    checkpoint, another architecture's): the Core-tuned model is built from
+    the config and the checkpoint must match its state dict key for key and
+    shape for shape -- otherwise the plain model would predict with
+    randomly initialised parts."""
+    import coretune_mm  # noqa: F401  (registers the Core-tuning heads)
+    from coretune_mm.utils import (build_model_without_checkpoints,
+                                   state_mismatch)
+    expected = build_model_without_checkpoints(cfg).state_dict()
+    problems = state_mismatch(expected, state)
+    if problems:
+        raise ValueError(
+            f'{ckpt_path} is not a trained model of {config_path} (a strict '
+            'load would fail): ' + '; '.join(problems) + '. Export the '
+            'checkpoint that tools/train.py wrote for this config (a raw CSL '
+            'checkpoint is a backbone to fine-tune, not a model to export).')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+        description=' '.join(__doc__.split('\n\n')[0].split()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='the Core-tuning config')
     parser.add_argument('checkpoint', help='its trained checkpoint')
@@ -150,6 +172,12 @@ def main(argv=None):
         '--name',
         help='file name of the outputs (default: the config name with '
         '_plain)')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle CHECKPOINT fully (weights_only=False) for this one '
+        'load: only for a file you trust that holds objects a weights-only '
+        'load refuses')
     args = parser.parse_args(argv)
 
     from mmengine.config import Config
@@ -157,8 +185,12 @@ def main(argv=None):
     from coretune_mm.utils import load_checkpoint_file
     cfg = Config.fromfile(args.config)
     plain, heads = plain_config(cfg)
-    ckpt = load_checkpoint_file(args.checkpoint)
-    state = ckpt.get('state_dict', ckpt)
+    ckpt = load_checkpoint_file(args.checkpoint, unsafe=args.unsafe_load)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'{args.checkpoint} holds no state dict (a '
+                         f'{type(ckpt).__name__})')
+    check_core_checkpoint(cfg, state, args.config, args.checkpoint)
     weights = plain_state_dict(state, heads)
     name = args.name or (osp.splitext(osp.basename(args.config))[0] + '_plain')
     os.makedirs(args.out_dir, exist_ok=True)

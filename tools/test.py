@@ -1,5 +1,7 @@
 # Test (evaluate) a checkpoint with an mmpretrain or mmseg config (the
-# config's `default_scope` decides), in the OpenMMLab tools/test.py form.
+# config's `default_scope` decides), in the OpenMMLab tools/test.py form:
+# mmpretrain's flags with mmpretrain's semantics for a classification config,
+# mmseg's for a segmentation config (coretune_mm.utils.apply_test_flags).
 import argparse
 import os
 import os.path as osp
@@ -12,9 +14,11 @@ if REPO_ROOT not in sys.path:  # the plugin works without `pip install`
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from coretune_mm.utils import add_test_outputs  # noqa: E402
 from coretune_mm.utils import apply_test_flags  # noqa: E402
 from coretune_mm.utils import build_run_config  # noqa: E402
 from coretune_mm.utils import finish_distributed  # noqa: E402
+from coretune_mm.utils import init_distributed_without_cuda  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,11 +27,40 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
-        '--out', help='dump the metrics to this json/yaml/pickle file')
+        '--out',
+        help='classification (mmpretrain): the .pkl file the predictions '
+        'are dumped to (the metrics with --out-item metrics); segmentation '
+        '(mmseg): the directory the predicted masks are written to')
+    parser.add_argument(
+        '--out-item',
+        choices=['metrics', 'pred'],
+        help='classification only: write the predictions (default) or the '
+        'metrics to --out')
     parser.add_argument(
         '--show-dir',
-        help='save the drawn predictions into this folder (under the '
-        'run\'s log folder, as mmpretrain and mmseg do)')
+        help='save the drawn predictions into this folder; a relative one '
+        'goes under the run folder (--work-dir), not the current directory')
+    parser.add_argument(
+        '--show',
+        action='store_true',
+        help='display the drawn predictions in a window')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='draw every N-th sample (classification) or iteration '
+        '(segmentation); default 1')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each --show window stays')
+    parser.add_argument(
+        '--amp', action='store_true', help='test under mixed precision')
+    parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='no pin_memory in the test data loader')
     parser.add_argument(
         '--tta',
         action='store_true',
@@ -55,10 +88,22 @@ def main(argv=None):
     cfg = build_run_config(args.config, args.launcher, args.work_dir,
                            args.cfg_options)
     cfg.load_from = args.checkpoint
-    apply_test_flags(cfg, show_dir=args.show_dir, tta=args.tta)
+    apply_test_flags(
+        cfg,
+        show_dir=args.show_dir,
+        tta=args.tta,
+        show=args.show,
+        interval=args.interval,
+        wait_time=args.wait_time,
+        amp=args.amp,
+        no_pin_memory=args.no_pin_memory,
+        out=args.out,
+        out_item=args.out_item)
+    init_distributed_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
+    add_test_outputs(runner, cfg, out=args.out, out_item=args.out_item)
     metrics = runner.test()
-    if args.out:
+    if args.out and args.out_item == 'metrics':
         from mmengine.fileio import dump
         dump(metrics, args.out)
     finish_distributed()

@@ -14,7 +14,9 @@ from mmengine.runner import Runner  # noqa: E402
 
 from coretune_mm.utils import apply_train_flags  # noqa: E402
 from coretune_mm.utils import build_run_config  # noqa: E402
+from coretune_mm.utils import check_backbone_init  # noqa: E402
 from coretune_mm.utils import finish_distributed  # noqa: E402
+from coretune_mm.utils import init_distributed_without_cuda  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -92,6 +94,8 @@ def build_config(args):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
+    check_backbone_init(cfg)  # a wrong CSL checkpoint: refused, not warned
+    init_distributed_without_cuda(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     finish_distributed()

@@ -6,7 +6,8 @@
         --out work_dirs/tsne.png [--max-samples 1000]
 
 Each model's validation set is read through its config's ``val_dataloader``;
-the title of each panel gives the model's top-1 on that set and the
+the title of each panel gives the model's top-1 on that set (or says that
+the checkpoint has no trained classifier, e.g. a raw CSL checkpoint) and the
 feature-scatter ratio (intra/inter, lower is tighter) of the same features,
 and the legend names the classes (the dataset's ``metainfo``).
 
@@ -27,10 +28,41 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 
+def classifier_in_checkpoint(model, ckpt, path):
+    """Whether the checkpoint holds the model's classifier (``head.fc.*``):
+    a raw CSL checkpoint has a backbone but no trained classifier, and a
+    top-1 of its randomly initialised head means nothing. A checkpoint
+    without the backbone is refused (its features would be random)."""
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
+    keys = {
+        k[len('module.'):] if k.startswith('module.') else k
+        for k in state
+    }
+    expected = list(model.state_dict())
+    backbone = [k for k in expected if k.startswith('backbone.')]
+    missing = [k for k in backbone if k not in keys]
+    if missing:
+        raise ValueError(
+            f'{path} lacks {len(missing)} of the {len(backbone)} backbone '
+            f'tensors of this config (e.g. {missing[0]}): not a checkpoint of '
+            'this model')
+    head = [k for k in expected if k.startswith('head.fc.')]
+    return bool(head) and all(k in keys for k in head)
+
+
+def panel_title(name, top1, ratio):
+    """A panel's title: the model, its top-1 (or that its classifier is
+    untrained) and the feature-scatter ratio."""
+    acc = ('classifier untrained (not in the checkpoint)'
+           if top1 is None else f'top-1 {top1:.2f} %')
+    return f'{name}\n{acc}, scatter ratio {ratio:.3f}'
+
+
 def extract(config, checkpoint, max_samples, cfg_options=None):
     """Pooled backbone features (``max_samples`` evenly spaced ones of the
     whole val set), their labels, the model's top-1 on the whole val set
-    (%), and the class names."""
+    (%; ``None`` when the checkpoint has no trained classifier), and the
+    class names."""
     import torch
     from mmengine.config import Config
     from mmengine.runner import Runner, load_checkpoint
@@ -40,8 +72,9 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = build_model_without_checkpoints(cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu')
+    ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
     model.eval()
+    trained = classifier_in_checkpoint(model, ckpt, checkpoint)
     loader_cfg = cfg.val_dataloader.copy()
     loader_cfg.update(num_workers=0)
     loader_cfg.pop('persistent_workers', None)
@@ -53,11 +86,12 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
             out = model.extract_feat(data['inputs'])
             target = torch.tensor(
                 [int(s.gt_label[0]) for s in data['data_samples']])
-            correct += int((model.head(out).argmax(1) == target).sum())
+            if trained:
+                correct += int((model.head(out).argmax(1) == target).sum())
             feats.append(out[-1])
             labels.append(target)
     feats, labels = torch.cat(feats), torch.cat(labels)
-    top1 = 100.0 * correct / len(labels)
+    top1 = 100.0 * correct / len(labels) if trained else None
     classes = loader.dataset.metainfo.get('classes') or [
         str(c) for c in range(int(labels.max()) + 1)
     ]
@@ -69,7 +103,8 @@ def extract(config, checkpoint, max_samples, cfg_options=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument(
         '--model',
         nargs=3,
@@ -112,7 +147,7 @@ def main(argv=None):
             markerscale=0.8,
             loc='best',
             title='class')
-        ax.set_title(f'{name}\ntop-1 {top1:.2f} %, scatter ratio {ratio:.3f}')
+        ax.set_title(panel_title(name, top1, ratio))
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

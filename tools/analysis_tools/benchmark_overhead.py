@@ -27,7 +27,8 @@ if REPO_ROOT not in sys.path:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('core_config')
     parser.add_argument('ce_config')
     parser.add_argument('--batch-size', type=int, default=4)

@@ -549,7 +549,8 @@ def final_table(results, variants, seeds, schedules):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument(
         '--dataset',
         choices=list(DATASETS),

@@ -60,7 +60,7 @@ def knn_predict(train_feats,
     return torch.cat(majority), torch.cat(weighted)
 
 
-def build_backbone(cfg, checkpoint):
+def build_backbone(cfg, checkpoint, unsafe_load=False):
     """The config's backbone with the checkpoint's weights (converted as
     tools/convert_csl_checkpoint.py does); ``'random'``: initialised."""
     from mmengine.registry import MODELS, init_default_scope
@@ -77,12 +77,14 @@ def build_backbone(cfg, checkpoint):
     backbone = revert_sync_batchnorm(MODELS.build(backbone_cfg))
     if checkpoint == 'random':
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)  # the same untrained network every time
+            # the same untrained network every time: the CPU generator
+            # alone is seeded (and restored after); no CUDA generator is
+            torch.default_generator.manual_seed(0)
             backbone.init_weights()
         return backbone, 'random init (seed 0)'
     convert = load_tool('convert_csl_checkpoint.py')
     target = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
-    ckpt = load_checkpoint_file(checkpoint)
+    ckpt = load_checkpoint_file(checkpoint, unsafe=unsafe_load)
     state, renaming = convert.find_state_dict(ckpt)
     weights, report = convert.convert(state, target, ckpt, renaming)
     backbone.load_state_dict(
@@ -141,12 +143,13 @@ def evaluate(config,
              data_root=None,
              k=20,
              temperature=0.07,
-             batch_size=256):
+             batch_size=256,
+             unsafe_load=False):
     """``dict(majority=top-1 %, weighted=top-1 %, ...)``."""
     from mmengine.config import Config
     from mmengine.registry import MODELS
     cfg = Config.fromfile(config)
-    backbone, source = build_backbone(cfg, checkpoint)
+    backbone, source = build_backbone(cfg, checkpoint, unsafe_load)
     backbone.eval()
     # the normalisation of the config (a SelfSupDataPreprocessor's too)
     pre_cfg = copy.deepcopy(
@@ -181,7 +184,7 @@ def evaluate(config,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+        description=' '.join(__doc__.split('\n\n')[0].split()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         'config',
@@ -197,9 +200,23 @@ def main(argv=None):
         '--data-root',
         help='folder with train/ and test/ in the folder-per-class layout '
         "(default: the config's train and test datasets)")
-    parser.add_argument('--k', type=int, default=20)
-    parser.add_argument('--temperature', type=float, default=0.07)
-    parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument(
+        '--k',
+        type=int,
+        default=20,
+        help='nearest train images that vote for each test image')
+    parser.add_argument(
+        '--temperature',
+        type=float,
+        default=0.07,
+        help='T of the weighted vote: each neighbour weighs exp(sim / T)')
+    parser.add_argument(
+        '--batch-size', type=int, default=256, help='images per forward pass')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='unpickle the checkpoints fully (weights_only=False): only for '
+        'files you trust that hold objects a weights-only load refuses')
     parser.add_argument(
         '--out',
         help='write the result as JSON here (a list with several '
@@ -208,7 +225,7 @@ def main(argv=None):
     results = []
     for checkpoint in args.checkpoint:
         result = evaluate(args.config, checkpoint, args.data_root, args.k,
-                          args.temperature, args.batch_size)
+                          args.temperature, args.batch_size, args.unsafe_load)
         result['checkpoint'] = checkpoint
         print(f'{checkpoint}: kNN (k={args.k}, cosine) on '
               f'{result["test_images"]} test images from '

@@ -109,7 +109,8 @@ def plot(losses, knn, out, title=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('work_dir', help='the pretraining work dir')
     parser.add_argument('--knn', help='JSON written by knn_eval.py --out')
     parser.add_argument('--out', help='PNG to write')
