@@ -212,3 +212,65 @@ def random_labels(batch=2, size=16, seed=1, ignore_frac=0.2):
     labels = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
     labels[torch.rand(labels.shape, generator=g) < ignore_frac] = 255
     return labels
+
+
+# --------------------------------------------------------------------------
+# devices: every device test runs on the CPU, and on CUDA where there is
+# one (skipped with the reason otherwise), as mmcv's own tests do
+CUDA = torch.cuda.is_available()
+DEVICES = [
+    'cpu',
+    pytest.param(
+        'cuda', marks=pytest.mark.skipif(not CUDA, reason='requires CUDA'))
+]
+
+
+def _cpu_autocast_supports(dtype):
+    """Whether CPU autocast runs ``dtype`` here (torch 2.1's refuses
+    float16; newer releases have it)."""
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with torch.autocast('cpu', dtype=dtype):
+                out = torch.ones(2, 2) @ torch.ones(2, 2)
+        return out.dtype == dtype
+    except RuntimeError:
+        return False
+
+
+CPU_FP16_AUTOCAST = _cpu_autocast_supports(torch.float16)
+# (device, autocast dtype): the GPU's float16 and bfloat16, the CPU's
+# bfloat16, and the CPU's float16 where this torch has it
+AUTOCAST_CASES = [
+    pytest.param('cpu', torch.bfloat16, id='cpu-bf16'),
+    pytest.param(
+        'cpu',
+        torch.float16,
+        id='cpu-fp16',
+        marks=pytest.mark.skipif(
+            not CPU_FP16_AUTOCAST,
+            reason=f'torch {torch.__version__} has no float16 autocast on '
+            'the CPU')),
+    pytest.param(
+        'cuda',
+        torch.float16,
+        id='cuda-fp16',
+        marks=pytest.mark.skipif(not CUDA, reason='requires CUDA')),
+    pytest.param(
+        'cuda',
+        torch.bfloat16,
+        id='cuda-bf16',
+        marks=pytest.mark.skipif(not CUDA, reason='requires CUDA')),
+]
+
+
+def grad_scaler(device, init_scale):
+    """A torch GradScaler for ``device``: ``torch.amp.GradScaler`` where it
+    exists (torch >= 2.3), ``torch.cuda.amp.GradScaler`` for CUDA before;
+    a skip for the CPU on a torch without one."""
+    if hasattr(torch.amp, 'GradScaler'):
+        return torch.amp.GradScaler(device, init_scale=init_scale)
+    if device == 'cuda':
+        return torch.cuda.amp.GradScaler(init_scale=init_scale)
+    pytest.skip(f'torch {torch.__version__} has no GradScaler for the CPU')

@@ -107,6 +107,12 @@ def test_one_class_batch_and_batch_of_one():
 
 def test_bad_inputs():
     head = MODELS.build(DEFAULT_ARGS)
+    # the real cause alone (not the targets' sums), with the labels seen
+    with pytest.raises(
+            ValueError,
+            match=r'^label values must lie in \[0, 3\] for '
+            r'num_classes=4; saw labels from 0 to 7$'):
+        head.loss((torch.randn(3, 16), ), samples([0, 7, 2]))
     with pytest.raises(ValueError, match=r'label values must lie in \[0, 3\]'):
         head.loss((torch.randn(2, 16), ), samples([0, 4]))
     with pytest.raises(ValueError, match='needs an \\(N, in_channels=16\\)'):
@@ -118,6 +124,27 @@ def test_bad_inputs():
         s.set_gt_score(torch.ones(5) / 5)
     with pytest.raises(ValueError, match='gt_score has 5 classes'):
         head.loss((torch.randn(2, 16), ), data_samples)
+
+
+def test_bad_configs_are_refused_at_build():
+    """Accepted at build before and failing at step 1 or silently: a
+    non-CoreLoss core_loss, a 0-dim projector, a near-zero temperature,
+    mixup=None -- each refused when the head is built, with the cause."""
+    for extra, error, said in (
+        (dict(core_loss=dict(type='CrossEntropyLoss')), TypeError,
+         'must build a CoreLoss, got CrossEntropyLoss'),
+        (dict(proj_channels=0), ValueError,
+         'proj_channels must be a positive integer, got 0'),
+        (dict(proj_hidden_channels=-3), ValueError,
+         'proj_hidden_channels must be a positive integer'),
+        (dict(core_loss=dict(type='CoreLoss', temperature=1e-8)), ValueError,
+         'temperature=1e-08 is below 0.01'),
+        (dict(mixup=None), ValueError, 'mixup=None is not allowed'),
+        (dict(mixup=dict(type='CoreLoss')), TypeError,
+         'mixup must build a HardMixup'),
+    ):
+        with pytest.raises(error, match=said):
+            MODELS.build(dict(DEFAULT_ARGS, **extra))
 
 
 def classifier_cfg(backbone, neck, in_channels):
@@ -308,3 +335,49 @@ def test_head_swap_on_a_stock_config_trains_or_names_the_fix(tmp_path):
     cfg.model.head.loss = dict(type='LabelSmoothLoss', label_smooth_val=0.1)
     with pytest.raises(ValueError, match='_delete_=True'):
         MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('seed', [None, 4])
+def test_head_forwards_seed_no_global_generator(seed, monkeypatch):
+    """A classification and a segmentation training step call no CUDA
+    seeding function (and not torch.manual_seed, which seeds every CUDA
+    device too), with or without a HardMixup seed; with one, the global
+    CPU generator's state is what it was before the step."""
+    from conftest import feature_pyramid, random_labels, seg_samples
+    calls = []
+
+    def recorder(name):
+
+        def record(*args, **kwargs):
+            calls.append(name)
+
+        return record
+
+    for name in ('manual_seed', 'manual_seed_all', 'seed', 'seed_all'):
+        monkeypatch.setattr(torch.cuda, name, recorder(f'cuda.{name}'))
+    monkeypatch.setattr(torch, 'manual_seed', recorder('torch.manual_seed'))
+    monkeypatch.setattr(torch.random, 'manual_seed',
+                        recorder('torch.random.manual_seed'))
+    head = MODELS.build(
+        dict(DEFAULT_ARGS, mixup=dict(type='HardMixup', seed=seed)))
+    init_default_scope('mmseg')
+    seg = SEG_MODELS.build(
+        dict(
+            type='CoreContrastiveSegHead',
+            wrapped_type='FCNHead',
+            in_channels=64,
+            in_index=3,
+            channels=16,
+            num_classes=5,
+            mixup=dict(type='HardMixup', seed=seed),
+            sample_seed=seed))
+    feats = torch.randn(8, 16)
+    pyramid = feature_pyramid()
+    labels = seg_samples(random_labels())
+    state = torch.get_rng_state()
+    for _ in range(2):
+        head.loss((feats, ), samples([0, 1, 2, 3, 0, 1, 2, 3]))
+    if seed is not None:
+        assert torch.equal(torch.get_rng_state(), state)
+    seg.loss(pyramid, labels, None)
+    assert calls == []

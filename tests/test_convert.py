@@ -1,5 +1,6 @@
 """tools/convert_csl_checkpoint.py on the real mmpretrain MoCo-v2 checkpoint
 and on dictionaries in each foreign layout built from real key names."""
+import os
 import os.path as osp
 
 import pytest
@@ -325,7 +326,9 @@ def test_unsafe_checkpoint_needs_the_flag(tmp_path, capsys):
                          str(dst), '--depth', '50', '--unsafe-load']) == 0
     assert UNPICKLED == ['ran'] and dst.exists()
     # the relaxation was for that one load: a later plain load refuses again
-    with pytest.raises(Exception, match='weights-only|Unsupported global'):
+    # (torch 2.1 words it "Weights only load failed ... Unsupported class")
+    with pytest.raises(
+            Exception, match='(?i)weights.only|Unsupported (global|class)'):
         torch.load(src, weights_only=True)
 
 
@@ -397,6 +400,10 @@ def test_mmpretrain_names_resolve_offline(capsys):
     assert all('_resnet' in name for name in rows)  # ResNet backbones only
     with pytest.raises(FileNotFoundError, match=f'did you mean {MOCO_NAME}'):
         resolve_checkpoint('mocov2_resnet50_8xb32-coslr-100e_in1k')
+    # a short prefix, too far for difflib: the names it starts
+    with pytest.raises(
+            FileNotFoundError, match='did you mean mocov3_resnet50_'):
+        resolve_checkpoint('mocov3')
     assert CONVERT.main(['--list']) == 0
     listed = capsys.readouterr().out.splitlines()
     assert f'{MOCO_NAME}\tMoCoV2\t{url}' in listed
@@ -447,3 +454,81 @@ def test_mmpretrain_name_loads_through_mmengine(tmp_path, capsys):
         }
     finally:
         torch.hub.set_dir(old)
+
+
+def test_not_a_checkpoint_and_a_corrupted_one_are_said_as_such(
+        tmp_path, capsys):
+    """A text file and a real checkpoint behind random bytes: the converter
+    says "not a PyTorch checkpoint" / "corrupted" -- not the weights-only
+    advice -- with or without --unsafe-load; exit 1, nothing written."""
+    good = tmp_path / 'good.pth'
+    torch.save(layouts()['simclr-torchvision'], good)
+    text = tmp_path / 'text.pth'
+    text.write_text('not a checkpoint\n')
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(os.urandom(64) + good.read_bytes())
+    dst = tmp_path / 'out.pth'
+    for src, said in ((text, 'is not a PyTorch checkpoint'), (broken,
+                                                              'corrupted')):
+        for unsafe in ([], ['--unsafe-load']):
+            assert CONVERT.main([str(src),
+                                 str(dst), '--depth', '50', *unsafe]) == 1
+            err = capsys.readouterr().err
+            assert said in err and '--unsafe-load' not in err, err
+            assert not dst.exists()
+
+
+def test_restricted_unpickler_is_the_weights_only_load_of_older_torch(
+        moco_ckpt, tmp_path):
+    """The load torch 2.0-2.5 get (no allow-list of pairs there), run on
+    this torch too: a real mmengine checkpoint (HistoryBuffer, numpy) and a
+    tensors-only one load; a pickled custom object and any other callable
+    are refused with torch's wording; load_checkpoint_file takes this path
+    wherever torch lacks the allow-list."""
+    import pickle
+
+    from coretune_mm.utils import safe_load
+    mod = safe_load._RestrictedPickleModule
+    ckpt = torch.load(
+        moco_ckpt, map_location='cpu', weights_only=False, pickle_module=mod)
+    assert ckpt['message_hub']['log_scalars']['train/loss'].mean() > 0
+    ref = torch.load(moco_ckpt, map_location='cpu', weights_only=False)
+    assert all(
+        torch.equal(ckpt['state_dict'][k], v)
+        for k, v in ref['state_dict'].items())
+    plain = tmp_path / 'plain.pth'
+    torch.save({'w': torch.arange(3)}, plain)
+    assert torch.equal(
+        torch.load(plain, weights_only=False, pickle_module=mod)['w'],
+        torch.arange(3))
+    unsafe = tmp_path / 'unsafe.pth'
+    torch.save(dict(args=PickledObject('restricted')), unsafe)
+    UNPICKLED.clear()
+    with pytest.raises(pickle.UnpicklingError, match='Unsupported global'):
+        torch.load(unsafe, weights_only=False, pickle_module=mod)
+    assert not UNPICKLED
+    evil = tmp_path / 'evil.pth'
+    evil.write_bytes(pickle.dumps({'x': os.system}, protocol=2))
+    assert pickle.loads(evil.read_bytes())['x'] is os.system  # plain pickle
+    with open(evil, 'rb') as f, pytest.raises(
+            pickle.UnpicklingError, match='Unsupported global: GLOBAL posix'):
+        mod.load(f)
+    assert safe_load.NATIVE_ALLOW_LIST == hasattr(
+        torch.serialization, 'get_unsafe_globals_in_checkpoint')
+
+
+def test_an_unreachable_download_is_said_without_a_traceback(tmp_path, capsys):
+    """A URL (or mmpretrain:// name) not in the torch hub cache and no
+    network: exit 1 with "could not download" and where to put the file."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'empty-hub'))
+    try:
+        assert CONVERT.main([
+            'https://example.invalid/csl/missing.pth',
+            str(tmp_path / 'out.pth')
+        ]) == 1
+    finally:
+        torch.hub.set_dir(old)
+    err = capsys.readouterr().err
+    assert 'could not download' in err and 'empty-hub' in err
+    assert 'Traceback' not in err

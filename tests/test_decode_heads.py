@@ -205,6 +205,15 @@ def test_decode_head_is_served_or_refused_at_build(name):
             run_loss(MODELS.build(dict(head_args(name), type=name)), name)
         pytest.skip(f'{name} needs compiled mmcv ops (mmcv-lite here)')
     plain = run_loss(MODELS.build(dict(head_args(name), type=name)), name)
+    try:  # the stock head's own backward, on this torch
+        sum(v for k, v in plain.items() if 'loss' in k).backward()
+    except RuntimeError as e:
+        if 'inplace operation' not in str(e):
+            raise
+        # mmseg 1.2.2's DNLHead subtracts means in place from a view;
+        # torch 2.1's autograd refuses that for the stock head as well
+        pytest.skip(f"mmseg's own {name} cannot backward on torch "
+                    f'{torch.__version__} (an in-place op in its forward)')
     head = MODELS.build(cfg)
     losses = run_loss(head, name)
     assert {'loss_ce_mix', 'loss_con', 'con_unscaled'} <= set(losses)

@@ -18,6 +18,7 @@ from conftest import (CIFAR_ROOT, CONFIG_DIR, MOCO_CKPT, NUM_CLASSES,
                       random_labels, require_data, seg_samples)
 
 from coretune_mm import CoreLoss, focal_supcon_loss
+from coretune_mm.utils import finish_distributed
 
 WORLD = 2
 
@@ -103,7 +104,7 @@ def ddp_worker(rank, port, case, init_state, out_dir):
     # free DDP (its reducer holds the process group) before tearing down
     dist.barrier()
     del ddp
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 @pytest.mark.parametrize(
@@ -151,7 +152,7 @@ def uneven_worker(rank, port, out_dir):
     torch.save(
         dict(loss=loss.detach(), grad=mine.grad),
         os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 def test_uneven_rank_sizes_gradients_reach_own_rows(tmp_path):
@@ -230,7 +231,7 @@ def seg_worker(rank, port, case, out_dir):
             loss_con=losses['loss_con'].detach(),
             grad=feats[-1].grad,
             **seen), os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 @pytest.mark.parametrize('case', ['one-class', 'all-ignored'])
@@ -289,7 +290,7 @@ def nonfinite_worker(rank, port, mode, out_dir):
     except ValueError as err:
         result = dict(error=str(err))
     torch.save(result, os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 @pytest.mark.parametrize('mode', ['raise', 'skip'])
@@ -496,7 +497,7 @@ def direct_call_worker(rank, port, fn, out_dir):
     except ValueError as err:
         result = dict(error=str(err))
     torch.save(result, os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 @pytest.mark.parametrize('fn', ['CoreLoss', 'focal_supcon_loss'])
@@ -526,7 +527,7 @@ def draws_worker(rank, port, out_dir):
     torch.save(
         dict(rows=rows, targets=targets),
         os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    finish_distributed()  # a barrier first: no rank tears down alone
 
 
 def test_ranks_seeded_alike_draw_differently(tmp_path):

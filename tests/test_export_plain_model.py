@@ -48,6 +48,7 @@ torch.save(io, io_path)
 
 
 def core_model(cfg, scope):
+    cfg = cfg.copy()
     init_default_scope(scope)
     if scope == 'mmseg':
         from mmseg.registry import MODELS
@@ -125,3 +126,30 @@ def test_config_without_a_core_head_is_refused():
     cfg = Config.fromfile(CLS.replace('coretune_', 'cetune_'))
     with pytest.raises(ValueError, match='no Core-tuning head'):
         EXPORT.plain_config(cfg)
+
+
+def test_a_checkpoint_that_is_not_a_model_of_the_config_is_refused(
+        tmp_path, moco_ckpt):
+    """The raw MoCo checkpoint (a backbone, no classifier) and a DeepLabV3+
+    checkpoint for a classification config are refused with the missing /
+    unexpected keys named; nothing is written."""
+    seg_state = core_model(Config.fromfile(SEG), 'mmseg').state_dict()
+    seg_ckpt = tmp_path / 'seg.pth'
+    torch.save(dict(meta={}, state_dict=seg_state), seg_ckpt)
+    for ckpt, said in ((moco_ckpt, 'missing keys: head.fc.bias, '
+                        'head.fc.weight'), (str(seg_ckpt), 'unexpected keys: '
+                                            'auxiliary_head.')):
+        out = tmp_path / 'plain'
+        with pytest.raises(
+                ValueError, match='is not a trained model of') as err:
+            EXPORT.main([CLS, ckpt, str(out)])
+        assert said in str(err.value), str(err.value)
+        assert not out.exists()
+
+
+def test_not_a_checkpoint_is_said_as_such_and_the_flag_exists(tmp_path):
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint\n')
+    for unsafe in ([], ['--unsafe-load']):
+        with pytest.raises(ValueError, match='is not a PyTorch checkpoint'):
+            EXPORT.main([CLS, str(text), str(tmp_path / 'out'), *unsafe])

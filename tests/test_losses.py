@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import one_hot
+from conftest import AUTOCAST_CASES, DEVICES, one_hot
 
 from coretune_mm import CoreLoss, focal_supcon_loss, soft_target_cross_entropy
 
@@ -33,16 +33,17 @@ def unit_rows(n, d, seed=0):
     return F.normalize(torch.randn(n, d, generator=g), dim=1)
 
 
+@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('gamma', [0.0, 1.0, 2.0])
 @pytest.mark.parametrize('normalizer', ['official', 'supcon'])
-def test_matches_hand_computation(gamma, normalizer):
+def test_matches_hand_computation(gamma, normalizer, device):
     z = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-0.8, 0.6]])
     labels = [0, 0, 1, 1]
     t = 0.5
     expected = hand_focal_supcon(z.tolist(), labels, t, gamma, normalizer)
     got = focal_supcon_loss(
-        z,
-        one_hot(labels, 2),
+        z.to(device),
+        one_hot(labels, 2).to(device),
         temperature=t,
         gamma=gamma,
         normalizer=normalizer)
@@ -101,9 +102,10 @@ def test_soft_rows_equal_only_when_identical():
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_no_positive_is_zero_connected_to_graph():
-    z = unit_rows(5, 4).requires_grad_()
-    loss = focal_supcon_loss(z, one_hot([0, 1, 2, 3, 4], 5))
+@pytest.mark.parametrize('device', DEVICES)
+def test_no_positive_is_zero_connected_to_graph(device):
+    z = unit_rows(5, 4).to(device).requires_grad_()
+    loss = focal_supcon_loss(z, one_hot([0, 1, 2, 3, 4], 5).to(device))
     assert loss.item() == 0.0 and loss.requires_grad
     loss.backward()
     assert torch.equal(z.grad, torch.zeros_like(z))
@@ -122,10 +124,11 @@ def test_finite_for_extreme_inputs_and_gradients():
         z.grad = None
 
 
-def test_float32_under_autocast():
-    z = unit_rows(8, 4).bfloat16()
-    y = one_hot([0, 0, 1, 1, 2, 2, 3, 3], 4)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+@pytest.mark.parametrize('device,dtype', AUTOCAST_CASES)
+def test_float32_under_autocast(device, dtype):
+    z = unit_rows(8, 4).to(device=device, dtype=dtype)
+    y = one_hot([0, 0, 1, 1, 2, 2, 3, 3], 4).to(device)
+    with torch.autocast(device, dtype=dtype):
         loss = focal_supcon_loss(z, y)
     assert loss.dtype == torch.float32
     ref = focal_supcon_loss(z.float(), y)
@@ -163,11 +166,12 @@ def test_soft_target_cross_entropy_matches_hand_value():
         soft_target_cross_entropy(logits, y[:1])
 
 
-def test_core_loss_keys_and_eta():
+@pytest.mark.parametrize('device', DEVICES)
+def test_core_loss_keys_and_eta(device):
     g = torch.Generator().manual_seed(0)
-    logits = torch.randn(6, 3, generator=g)
-    z = unit_rows(6, 5)
-    y = one_hot([0, 0, 1, 1, 2, 2], 3)
+    logits = torch.randn(6, 3, generator=g).to(device)
+    z = unit_rows(6, 5).to(device)
+    y = one_hot([0, 0, 1, 1, 2, 2], 3).to(device)
     out = CoreLoss(eta=0.5, temperature=0.2)(logits, z, y)
     assert set(out) == {'loss_ce_mix', 'loss_con', 'con_unscaled'}
     assert out['loss_ce_mix'].item() == pytest.approx(
@@ -184,10 +188,52 @@ def test_core_loss_keys_and_eta():
         CoreLoss(nonfinite='ignore')
     with pytest.raises(ValueError, match='eta must be >= 0'):
         CoreLoss(eta=-1)
+    # a temperature floor, with its reason, at build time
+    with pytest.raises(ValueError, match='below 0.01.*hard max'):
+        CoreLoss(temperature=1e-8)
+    assert CoreLoss(temperature=0.01).temperature == 0.01
+
+
+def test_core_loss_warns_once_when_the_contrast_has_no_positive_pair():
+    """Batches of 2 (two classes) and of 1: no class has two samples, the
+    contrast is off -- one warning after NO_POSITIVE_WARN_STEPS steps in a
+    row, none while positives keep coming, none twice."""
+    import warnings
+
+    from coretune_mm import HardMixup
+    from coretune_mm.core import core_tuning_step
+    from coretune_mm.core.core_loss import NO_POSITIVE_WARN_STEPS
+    torch.manual_seed(0)
+    fc = torch.nn.Linear(4, 3)
+    proj = torch.nn.Linear(4, 5)
+
+    def run(loss, labels, steps):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter('always')
+            for _ in range(steps):
+                core_tuning_step(
+                    torch.randn(len(labels), 4), one_hot(labels,
+                                                         3), HardMixup(), fc,
+                    lambda x: F.normalize(proj(x), dim=1), loss)
+        return [
+            str(w.message) for w in seen if 'positive pair' in str(w.message)
+        ]
+
+    for labels in ([0, 1], [2]):
+        loss = CoreLoss()
+        assert run(loss, labels, NO_POSITIVE_WARN_STEPS - 1) == []
+        told = run(loss, labels, 5)
+        assert len(told) == 1 and 'larger batch' in told[0]
+        assert run(loss, labels, 20) == []  # once
+    loss = CoreLoss()
+    for _ in range(3):  # positives now and then: the count restarts
+        assert run(loss, [0, 1], NO_POSITIVE_WARN_STEPS - 1) == []
+        assert run(loss, [0, 0, 1], 1) == []
 
 
 def test_positive_mask_is_row_equality():
-    """The focal loss's positives (two float64 row keys, no host read)
+    """The focal loss's positives (two int64 keys hashed from each row's
+    float bits, no host read)
     are exactly the pairs of identical rows, here at 1000 classes and with
     two rows 1 ulp apart in one far class."""
     from coretune_mm.core.losses import positive_mask

@@ -1,17 +1,18 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import one_hot
+from conftest import DEVICES, one_hot
 
 from coretune_mm import HardMixup
 from coretune_mm.core import labels_to_targets
 
 
-def batch(n=24, d=16, num_classes=4, seed=0):
+def batch(n=24, d=16, num_classes=4, seed=0, device='cpu'):
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(n, d, generator=g)
     labels = torch.arange(n) % num_classes
-    return h, labels, one_hot(labels, num_classes)
+    return (h.to(device), labels.to(device), one_hot(labels,
+                                                     num_classes).to(device))
 
 
 def cosine(h):
@@ -19,8 +20,9 @@ def cosine(h):
     return hn @ hn.t()
 
 
-def test_output_rows_and_formulas():
-    h, labels, y = batch()
+@pytest.mark.parametrize('device', DEVICES)
+def test_output_rows_and_formulas(device):
+    h, labels, y = batch(device=device)
     mixup = HardMixup(seed=3)
     pairs = mixup.mine(h, y)
     mixup = HardMixup(seed=3)
@@ -36,8 +38,9 @@ def test_output_rows_and_formulas():
     torch.testing.assert_close(targets[2 * n:], lam * y[p] + (1 - lam) * y[q])
 
 
-def test_hard_positive_is_least_similar_true_positive():
-    h, labels, y = batch(n=30, num_classes=3, seed=1)
+@pytest.mark.parametrize('device', DEVICES)
+def test_hard_positive_is_least_similar_true_positive(device):
+    h, labels, y = batch(n=30, num_classes=3, seed=1, device=device)
     pairs = HardMixup().mine(h, y)
     sim = cosine(h)
     for i in range(h.shape[0]):
@@ -51,8 +54,9 @@ def test_hard_positive_is_least_similar_true_positive():
         assert sim[i, q] == max(sim[i, j] for j in negatives)
 
 
-def test_hard_negative_partner_is_other_class_and_lambda_bounds():
-    h, labels, y = batch(n=40, num_classes=5, seed=2)
+@pytest.mark.parametrize('device', DEVICES)
+def test_hard_negative_partner_is_other_class_and_lambda_bounds(device):
+    h, labels, y = batch(n=40, num_classes=5, seed=2, device=device)
     mixup = HardMixup(alpha=1.0, neg_lambda_min=0.8)
     for _ in range(20):
         pairs = mixup.mine(h, y)
@@ -76,8 +80,9 @@ def test_soft_target_class_is_argmax():
     assert pairs.neg_partner[0] in (1, 3)
 
 
-def test_gradients_reach_features():
-    h, _, y = batch()
+@pytest.mark.parametrize('device', DEVICES)
+def test_gradients_reach_features(device):
+    h, _, y = batch(device=device)
     h.requires_grad_()
     rows, _ = HardMixup()(h, y)
     n = h.shape[0]
@@ -121,8 +126,9 @@ def test_batch_of_one_is_defined():
     assert torch.equal(targets, y.repeat(3, 1))
 
 
-def test_seed_makes_mixing_deterministic():
-    h, _, y = batch()
+@pytest.mark.parametrize('device', DEVICES)
+def test_seed_makes_mixing_deterministic(device):
+    h, _, y = batch(device=device)
     a = HardMixup(seed=7)(h, y)[0]
     b = HardMixup(seed=7)(h, y)[0]
     c = HardMixup(seed=8)(h, y)[0]
@@ -254,15 +260,77 @@ def test_mining_similarities_are_float32_under_bf16_autocast():
     assert torch.equal(pairs.pos_index, ref.pos_index)
 
 
-def test_seeded_mixup_is_reproducible_and_differs_by_rank(monkeypatch):
+@pytest.mark.parametrize('device', DEVICES)
+def test_seeded_mixup_is_reproducible_and_differs_by_rank(device, monkeypatch):
     """HardMixup(seed=...) repeats its draws for the same rank and draws
     differently on another rank (its private stream is seeded with
     (seed, rank), on the host)."""
     from coretune_mm.core import generators
-    h, _, y = batch()
+    h, _, y = batch(device=device)
     rows0, _ = HardMixup(seed=2)(h, y)
     assert torch.equal(HardMixup(seed=2)(h, y)[0], rows0)
     monkeypatch.setattr(generators, 'current_rank', lambda: 1)
     rows1, _ = HardMixup(seed=2)(h, y)
     assert torch.equal(rows0[:24], rows1[:24])
     assert not torch.equal(rows0[24:], rows1[24:])
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('seed', [None, 5])
+def test_mixup_seeds_no_global_generator(seed, device, monkeypatch):
+    """No CUDA seeding function is called by a forward (with or without a
+    seed), and a seeded forward leaves the global CPU generator's state as
+    it was; the Beta draws are those of torch.distributions.Beta after
+    torch.manual_seed(step seed), bit for bit (so earlier runs' draws are
+    unchanged)."""
+    from coretune_mm.core import mixup as core_mixup
+    calls = []
+    for name in ('manual_seed', 'manual_seed_all', 'seed', 'seed_all'):
+        original = getattr(torch.cuda, name)
+
+        def record(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(torch.cuda, name, record)
+    monkeypatch.setattr(
+        torch, 'manual_seed', lambda *a: calls.append('torch.manual_seed') or
+        pytest.fail('torch.manual_seed called'))
+    h, _, y = batch(device=device)
+    mixup = HardMixup(seed=seed)
+    state = torch.get_rng_state()
+    for _ in range(3):
+        mixup(h, y)
+    assert calls == []
+    if seed is not None:
+        assert torch.equal(torch.get_rng_state(), state)
+    monkeypatch.undo()
+    lam = core_mixup._sample_beta(1.0, 24, h, 1234)
+    assert lam.device == h.device and lam.dtype == torch.float32
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        conc = torch.full((24, ), 1.0)
+        ref = torch.distributions.Beta(conc, conc).sample()
+    assert torch.equal(lam.cpu(), ref)
+
+
+def test_host_draws_reach_the_device_without_blocking(monkeypatch):
+    """The host-drawn mixing coefficients go to the device through pinned
+    memory with non_blocking=True (CUDA); on the CPU nothing is copied."""
+    from coretune_mm.core import compat
+    t = torch.rand(4)
+    assert compat.host_to_device(t, torch.device('cpu')) is t
+    seen = []
+
+    def fake_pin(self):
+        seen.append('pin')
+        return self
+
+    def fake_to(self, device, non_blocking=False):
+        seen.append(('to', str(device), non_blocking))
+        return self
+
+    monkeypatch.setattr(torch.Tensor, 'pin_memory', fake_pin)
+    monkeypatch.setattr(torch.Tensor, 'to', fake_to)
+    compat.host_to_device(t, torch.device('cuda', 0))
+    assert seen == ['pin', ('to', 'cuda:0', True)]

@@ -179,14 +179,46 @@ def test_train_and_test_tools_take_the_openmmlab_flags(tmp_path):
     assert not any(
         k.startswith('val/') for k in runner.message_hub.log_scalars)
     ckpt = osp.join(work_dir, 'iter_2.pth')
-    show = tmp_path / 'shown'
     test = load_tool('test.py')
+    # mmpretrain's semantics: every sample drawn (--interval 1), --out the
+    # predictions; a relative --show-dir goes under the run folder
+    preds = str(tmp_path / 'preds.pkl')
     metrics = test.main([
-        CORE_CFG, ckpt, '--work-dir', work_dir, '--show-dir',
-        str(show), '--cfg-options', *common
+        CORE_CFG, ckpt, '--work-dir', work_dir, '--show-dir', 'shown', '--out',
+        preds, '--amp', '--no-pin-memory', '--cfg-options', *common
     ])
-    assert 'scatter/ratio' in metrics  # one image per class here: 0
-    assert glob.glob(osp.join(show, '**', '*.png'), recursive=True)
+    assert 'scatter/ratio' in metrics
+    drawn = glob.glob(osp.join(work_dir, 'shown', '*.png'))
+    # mmpretrain names a drawing by its image's file name: one per name
+    from mmpretrain.registry import DATASETS
+    test_cfg = Config.fromfile(CORE_CFG)
+    test_cfg.merge_from_dict(
+        {'test_dataloader.dataset.data_root': require_data(CIFAR_ROOT)})
+    test_cfg.test_dataloader.dataset.indices = [0, 500, 1000, 1500]
+    dataset = DATASETS.build(test_cfg.test_dataloader.dataset)
+    names = {
+        osp.basename(dataset.get_data_info(i)['img_path'])
+        for i in range(len(dataset))
+    }
+    assert len(names) >= 2  # the old default interval (5000) drew one
+    assert sorted(osp.basename(p)[:-len('_0.png')] for p in drawn) == \
+        sorted(names), drawn
+    import pickle
+    with open(preds, 'rb') as f:
+        dumped = pickle.load(f)
+    assert len(dumped) == 4 and 'pred_score' in dumped[0]
+    out = str(tmp_path / 'metrics.json')
+    test.main([
+        CORE_CFG, ckpt, '--work-dir', work_dir, '--out', out, '--out-item',
+        'metrics', '--cfg-options', *common
+    ])
+    import json
+    with open(out) as f:
+        assert 'accuracy/top1' in json.load(f)
+    with pytest.raises(ValueError, match='needs --out'):
+        test.main([CORE_CFG, ckpt, '--out-item', 'pred'])
+    with pytest.raises(ValueError, match='.pkl'):
+        test.main([CORE_CFG, ckpt, '--out', str(tmp_path / 'x.json')])
     with pytest.warns(UserWarning, match='FeatureScatter'):
         metrics = test.main([
             CORE_CFG, ckpt, '--work-dir', work_dir, '--tta', '--cfg-options',
@@ -194,3 +226,74 @@ def test_train_and_test_tools_take_the_openmmlab_flags(tmp_path):
         ])
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     assert 'scatter/ratio' not in metrics
+
+
+def test_logged_loss_con_is_eta_times_logged_con_unscaled(tmp_path):
+    """The log shows loss_con and con_unscaled with the same smoothing
+    (mmengine averages "loss" keys over its window and logged other keys'
+    current value): loss_con = eta x con_unscaled in the logged figures."""
+    from conftest import load_tool
+    train = load_tool('train.py')
+    cfg = train.build_config(
+        train.parse_args([
+            CORE_CFG, '--work-dir',
+            str(tmp_path), '--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={require_data(CIFAR_ROOT)}',
+            f'model.backbone.init_cfg.checkpoint={require_data(MOCO_CKPT)}',
+            'train_cfg.max_iters=4', 'param_scheduler.T_max=4'
+        ]))
+    eta = cfg.model.head.core_loss.eta
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    tag, _ = runner.log_processor.get_log_after_iter(runner, 3, 'train')
+    history = runner.message_hub.log_scalars['train/con_unscaled']
+    assert len(set(history.data[0].tolist())) > 1  # it moved: a real check
+    assert tag['loss_con'] == pytest.approx(
+        eta * tag['con_unscaled'], rel=1e-5)
+
+
+def test_a_backbone_checkpoint_that_does_not_fit_is_refused(tmp_path):
+    """tools/train.py refuses, before training, a backbone init_cfg
+    checkpoint of another width (mmengine alone warns "size mismatch" and
+    trains from random weights), also as mmpretrain://NAME; the matching
+    checkpoint passes."""
+    from conftest import load_tool
+
+    from coretune_mm.utils import check_backbone_init, csl_checkpoint_url
+    train = load_tool('train.py')
+    data = f'train_dataloader.dataset.data_root={require_data(CIFAR_ROOT)}'
+    args = [CORE_CFG, '--work-dir', str(tmp_path), '--cfg-options', data]
+    cfg = train.build_config(
+        train.parse_args(args +
+                         [f'model.backbone.init_cfg.checkpoint={MOCO_CKPT}']))
+    assert check_backbone_init(cfg) == [MOCO_CKPT]
+    wide = args + [
+        f'model.backbone.init_cfg.checkpoint={MOCO_CKPT}',
+        'model.backbone.base_channels=32', 'model.backbone.stem_channels=32',
+        'model.head.in_channels=256'
+    ]
+    with pytest.raises(ValueError, match='does not fit the backbone') as err:
+        train.main(wide)
+    assert 'shape mismatches' in str(err.value)
+    assert 'convert_csl_checkpoint.py' in str(err.value)
+    assert not osp.exists(osp.join(str(tmp_path), 'iter_1.pth'))
+    # the same through the plugin's mmpretrain:// names (a ResNet-50 in the
+    # torch hub cache, where mmengine keeps its download)
+    name = 'mocov2_resnet50_8xb32-coslr-200e_in1k'
+    hub = tmp_path / 'hub'
+    (hub / 'checkpoints').mkdir(parents=True)
+    from mmpretrain.models import ResNet
+    torch.save(
+        dict(state_dict={
+            'backbone.' + k: v
+            for k, v in ResNet(depth=50).state_dict().items()
+        }), hub / 'checkpoints' / osp.basename(csl_checkpoint_url(name)))
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub))
+    try:
+        with pytest.raises(ValueError, match='does not fit the backbone'):
+            train.main(
+                args +
+                [f'model.backbone.init_cfg.checkpoint=mmpretrain://{name}'])
+    finally:
+        torch.hub.set_dir(old)

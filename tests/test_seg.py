@@ -1,12 +1,16 @@
 """Core-tuning in mmseg: the head on several decode heads, pixel sampling,
 and real Runner runs on a drawn set in the PASCAL VOC layout (conftest)."""
 import copy
+import glob
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
-from conftest import (BN, CONFIG_DIR, NUM_CLASSES, VOC_ROOT, feature_pyramid,
-                      load_tool, random_labels, require_data, seg_samples)
+from conftest import (BN, CONFIG_DIR, NUM_CLASSES, REPO_ROOT, VOC_ROOT,
+                      feature_pyramid, load_tool, random_labels, require_data,
+                      seg_samples)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
@@ -130,8 +134,24 @@ def test_bad_labels_and_configs():
     head = MODELS.build(head_cfg('FCNHead'))
     lab = random_labels()
     lab[0, 0, 0] = NUM_CLASSES + 2
-    with pytest.raises(ValueError, match=r'labels must lie in \[0, 4\]'):
+    with pytest.raises(
+            ValueError,
+            match=r'labels must lie in \[0, 4\].*saw labels from '
+            rf'0 to {NUM_CLASSES + 2}$'):
         head.loss(feature_pyramid(), seg_samples(lab), None)
+    # refused when the model is built, with the cause
+    for extra, error, said in (
+        (dict(core_loss=dict(type='mmseg.CrossEntropyLoss')), TypeError,
+         'must build a CoreLoss, got CrossEntropyLoss'),
+        (dict(proj_channels=0), ValueError, 'proj_channels must be a '
+         'positive integer'),
+        (dict(mixup=None), ValueError, 'mixup=None is not allowed.*'
+         'enabled=False'),
+        (dict(core_loss=dict(type='CoreLoss', temperature=1e-8)), ValueError,
+         'below 0.01'),
+    ):
+        with pytest.raises(error, match=said):
+            MODELS.build(dict(head_cfg('FCNHead'), **extra))
     with pytest.raises(KeyError, match='not a registered mmseg decode head'):
         MODELS.build(dict(head_cfg('FCNHead'), wrapped_type='NoSuchHead'))
     with pytest.raises(TypeError, match='needs wrapped_type'):
@@ -268,13 +288,36 @@ def test_train_and_test_tools_on_voc_mini(tmp_path):
         'default_hooks.checkpoint.interval=1'
     ])
     assert osp.exists(osp.join(work_dir, 'iter_3.pth'))
-    out = str(tmp_path / 'metrics.json')
-    metrics = load_tool('test.py').main([
-        CPU_CORE_CFG,
-        osp.join(work_dir, 'iter_3.pth'), '--work-dir',
-        str(tmp_path / 'test'), '--out', out, '--cfg-options', *overrides[2:3]
-    ])
-    assert 'mIoU' in metrics and osp.exists(out)
+    # mmseg's semantics: --out a directory of predicted masks, every
+    # iteration drawn; a relative --show-dir goes under the run folder. In a
+    # fresh process, as a user runs it: mmengine keeps one visualizer per
+    # process, and the training runs above made it.
+    out = str(tmp_path / 'preds')
+    test_dir = str(tmp_path / 'test')
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'test.py'), CPU_CORE_CFG,
+        osp.join(work_dir, 'iter_3.pth'), '--work-dir', test_dir, '--out', out,
+        '--show-dir', 'shown', '--cfg-options', *overrides[:3]
+    ],
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'mIoU' in proc.stdout + proc.stderr
+    num_test = len(
+        open(osp.join(VOC_ROOT, 'ImageSets', 'Segmentation',
+                      'val.txt')).read().split())
+    assert len(glob.glob(osp.join(out, '*.png'))) == num_test
+    drawn = glob.glob(
+        osp.join(test_dir, 'shown', '**', '*.png'), recursive=True)
+    assert len(drawn) == num_test, drawn
+    with pytest.raises(ValueError, match='directory'):
+        load_tool('test.py').main([
+            CPU_CORE_CFG,
+            osp.join(work_dir, 'iter_3.pth'), '--out', out, '--out-item',
+            'metrics'
+        ])
 
 
 def test_seg_twins_differ_only_in_head_and_backbone_keys_match():
