@@ -52,8 +52,9 @@ def init(rank, port):
 def leave():
     """End a worker: every rank waits for the others (results saved), then
     the process exits without tearing the process group down. On torch 2.1,
-    gloo's destroy_process_group hung now and then after both ranks had
-    passed a barrier (3 of 10 runs of this file; pytorch/pytorch#75097), and
+    gloo's destroy_process_group hung now and then, also after a barrier
+    and with a FileStore (4 of 9 runs of this file failed, 3 of them seen
+    hanging there; pytorch/pytorch#75097), and
     leaving the group to interpreter teardown can abort ("terminate called
     without an active exception"); the tools' own ending,
     coretune_mm.utils.finish_distributed, is tested by the dist_train /
