@@ -70,7 +70,7 @@ setup(
     # (`mim install "mmcv>=2.0.0,<2.2.0"`),
     # see requirements/mminstall.txt.
     install_requires=[
-        'torch>=1.8', 'numpy', 'mmengine>=0.8.0,<1.0.0',
+        'torch>=2.1', 'numpy', 'mmengine>=0.8.0,<1.0.0',
         'mmsegmentation>=1.0.0', 'mmpretrain>=1.0.0'
     ],
     # the .mat annotations of DTD, Flowers-102 and Stanford Cars
