@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 import torch
 import torchvision
-from conftest import CONFIG_DIR, MOCO_CKPT, load_tool, require_data
+from conftest import CONFIG_DIR, MOCO_CKPT, REPO_ROOT, load_tool, require_data
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -532,3 +532,24 @@ def test_an_unreachable_download_is_said_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'could not download' in err and 'empty-hub' in err
     assert 'Traceback' not in err
+
+
+def test_every_tool_that_loads_checkpoints_has_the_flag_its_advice_names():
+    """load_checkpoint_file's refusal says "pass --unsafe-load": each tool
+    that loads through it has that flag."""
+    import glob
+    import subprocess
+    import sys
+    tools = []
+    for path in glob.glob(
+            osp.join(REPO_ROOT, 'tools', '**', '*.py'), recursive=True):
+        with open(path) as f:
+            if 'load_checkpoint_file' in f.read():
+                tools.append(path)
+    assert len(tools) >= 3
+    for path in tools:
+        out = subprocess.run([sys.executable, path, '--help'],
+                             capture_output=True,
+                             text=True,
+                             cwd=REPO_ROOT).stdout
+        assert '--unsafe-load' in out, path

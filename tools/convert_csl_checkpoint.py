@@ -47,6 +47,7 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 
+from coretune_mm.utils.safe_load import add_unsafe_load_flag  # noqa: E402
 from coretune_mm.utils.safe_load import load_checkpoint_file  # noqa: E402
 
 # nesting of dictionaries in a flattened key (``container/key``)
@@ -349,12 +350,7 @@ def main(argv=None):
         "mmpretrain's ResNet, torchvision layout)")
     parser.add_argument(
         '--depth', type=int, default=50, help='ResNet depth (no --config)')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle SRC fully (weights_only=False) for this one load: '
-        'needed for checkpoints that hold arbitrary Python objects; only for '
-        'files you trust')
+    add_unsafe_load_flag(parser, 'SRC')
     args = parser.parse_args(argv)
     from coretune_mm.utils.csl_models import (SCHEME, csl_models,
                                               download_checkpoint,

@@ -162,6 +162,7 @@ def check_core_checkpoint(cfg, state, config_path, ckpt_path):
 
 
 def main(argv=None):
+    from coretune_mm.utils.safe_load import add_unsafe_load_flag
     parser = argparse.ArgumentParser(
         description=' '.join(__doc__.split('\n\n')[0].split()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,12 +173,7 @@ def main(argv=None):
         '--name',
         help='file name of the outputs (default: the config name with '
         '_plain)')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle CHECKPOINT fully (weights_only=False) for this one '
-        'load: only for a file you trust that holds objects a weights-only '
-        'load refuses')
+    add_unsafe_load_flag(parser, 'CHECKPOINT')
     args = parser.parse_args(argv)
 
     from mmengine.config import Config

@@ -93,8 +93,7 @@ def check_backbone_init(cfg) -> List[str]:
                 k[len('module.'):] if k.startswith('module.') else k: v
                 for k, v in state.items()
             }
-        problems = state_mismatch(
-            expected, state, allow_missing_counters=True)
+        problems = state_mismatch(expected, state, allow_missing_counters=True)
         fatal = [p for p in problems if 'unexpected' not in p]
         if fatal:
             matched = len(set(expected) & set(state))

@@ -26,6 +26,17 @@ HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'mean', 'current'})
 UNSAFE_HINT = 'pass --unsafe-load (only for files you trust)'
 
 
+def add_unsafe_load_flag(parser, what: str = 'the checkpoint') -> None:
+    """The tools' ``--unsafe-load`` flag (the one :data:`UNSAFE_HINT`
+    names), for an ``argparse`` parser; ``what``: the argument it loads."""
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help=f'unpickle {what} fully (weights_only=False) for this load: '
+        'needed for checkpoints that hold arbitrary Python objects; only '
+        'for files you trust')
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` as mmengine checkpoints use it: a statistics method of
     ``HistoryBuffer`` (the class or an instance), nothing else."""

@@ -183,6 +183,7 @@ def evaluate(config,
 
 
 def main(argv=None):
+    from coretune_mm.utils.safe_load import add_unsafe_load_flag
     parser = argparse.ArgumentParser(
         description=' '.join(__doc__.split('\n\n')[0].split()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,11 +213,7 @@ def main(argv=None):
         help='T of the weighted vote: each neighbour weighs exp(sim / T)')
     parser.add_argument(
         '--batch-size', type=int, default=256, help='images per forward pass')
-    parser.add_argument(
-        '--unsafe-load',
-        action='store_true',
-        help='unpickle the checkpoints fully (weights_only=False): only for '
-        'files you trust that hold objects a weights-only load refuses')
+    add_unsafe_load_flag(parser, 'the checkpoints')
     parser.add_argument(
         '--out',
         help='write the result as JSON here (a list with several '
