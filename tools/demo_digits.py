@@ -36,6 +36,7 @@ from mmengine.runner import Runner  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from coretune_mm.utils import load_tool  # noqa: E402
+from coretune_mm.utils import smooth_core_log_keys  # noqa: E402
 
 SELECTION = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'selection.json')
 SPREAD = osp.join(REPO_ROOT, 'docs', 'results', 'digits', 'curves.json')
@@ -239,6 +240,7 @@ def main(argv=None):
         os.makedirs(run_dir, exist_ok=True)
         cfg_path = osp.join(run_dir, 'config.py')
         cfg.dump(cfg_path)  # what t-SNE reads (same normalisation, data)
+        smooth_core_log_keys(cfg)  # con_unscaled logged as loss_con is
         t0 = time.time()
         Runner.from_cfg(cfg).train()
         curve, _ = effect.read_curve(run_dir)
