@@ -216,8 +216,7 @@ def apply_test_flags(cfg: Config,
                              'pickle, name a .pkl file (or --out-item '
                              'metrics for a json/yaml/pickle of the metrics)')
     if amp:
-        cfg.setdefault('test_cfg', {})
-        cfg.test_cfg = cfg.test_cfg or {}
+        cfg.test_cfg = cfg.get('test_cfg') or {}
         cfg.test_cfg['fp16'] = True
     if no_pin_memory and cfg.get('test_dataloader'):
         cfg.test_dataloader['pin_memory'] = False
