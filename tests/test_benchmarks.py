@@ -127,7 +127,7 @@ def test_load_selection_names_what_is_missing(tmp_path):
     """A selection.json that lacks the protocol's keys, or a chosen schedule
     for one of the methods, is refused with the missing part named; a
     complete one comes back as written."""
-    bench = load_tool('analysis_tools/effect_benchmark.py')
+    from coretune_mm.benchmark import effect as bench
     full = dict(
         dataset='cifar10',
         checkpoint='old.pth',
@@ -518,3 +518,176 @@ def test_pretrain_curve_reads_a_resumed_run_once(tmp_path):
         json.dumps([dict(checkpoint='x/last.pth', majority=1, weighted=1)]))
     with pytest.raises(ValueError, match='epoch of'):
         curve.knn_by_epoch(str(knn))
+
+
+def test_label_budget_subsets_and_pools(cifar_root):
+    """Pools: the last images of each class are held out and in no subset;
+    a budget's subset has that many images of every class, is the same for
+    a seed (a private generator: the global RNG untouched) and differs
+    between seeds."""
+    import random
+
+    import numpy as np
+
+    from coretune_mm.benchmark import label_budget as lb
+    ranges = lb.class_ranges(cifar_root)
+    assert [n for _, _, n in ranges] == [100] * 10
+    by_class, held = lb.pools(ranges, 20)
+    assert len(held) == 200 and all(len(p) == 80 for p in by_class)
+    state = (random.getstate(), np.random.get_state()[1].copy())
+    a = lb.budget_subset(by_class, 5, 0)
+    assert (random.getstate(), ) == (state[0], )
+    assert (np.random.get_state()[1] == state[1]).all()
+    assert a == lb.budget_subset(by_class, 5, 0)
+    assert a != lb.budget_subset(by_class, 5, 1)
+    assert len(a) == 50 and not set(a) & set(held)
+    for c, (_, start, n) in enumerate(ranges):
+        assert sum(start <= i < start + n for i in a) == 5
+    with pytest.raises(ValueError, match='more than the 80 images'):
+        lb.budget_subset(by_class, 81, 0)
+    with pytest.raises(ValueError, match='not more than --heldout-per-class'):
+        lb.pools(ranges, 100)
+    # an ablation at a selected eta keeps both edits
+    from mmengine.config import Config
+    name = lb.ablation_variant('Core w/o hard mixup', 10.0)
+    assert name == 'Core w/o hard mixup @ eta=10'
+    cfg = Config.fromfile(osp.join(REPO_ROOT, lb.VARIANTS[name][1]))
+    lb.VARIANTS[name][2](cfg)
+    assert cfg.model.head.core_loss.eta == 10.0
+    assert cfg.model.head.mixup.enabled is False
+    assert lb.ablation_variant('Core, eta=0 (mixed CE only)', 10.0) == \
+        'Core, eta=0 (mixed CE only)'
+
+
+def test_label_budget_benchmark_fast_path(tmp_path, cifar_root, moco_ckpt):
+    """The tool as a user runs it, 1-epoch runs: selection on held-out
+    training images of no subset (never the test split), final runs on each
+    seed's subset read on the test split, the paired report, the
+    contrast's share of the loss, the figure; a second call trains
+    nothing."""
+    from mmengine.config import Config
+    script = osp.join(REPO_ROOT, 'tools', 'analysis_tools',
+                      'label_budget_benchmark.py')
+    cmd = [
+        sys.executable, script, '--work-dir',
+        str(tmp_path), '--data-root', cifar_root, '--checkpoint', moco_ckpt,
+        '--budgets', '3', '--epochs-grid', '3:1', '--lrs', '0.1', '--etas',
+        '0.1', '10', '--seeds', '0', '1', '--heldout-per-class', '20',
+        '--batch-size', '10', '--jobs', '2'
+    ]
+    proc = subprocess.run(
+        cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / 'summary.json').read_text())['3']
+    selection = summary['selection']
+    assert [r['eta'] for r in selection['eta_grid']] == [0.1, 10.0]
+    fractions = [r['con_fraction'] for r in selection['eta_grid']]
+    assert 0 < fractions[0] < fractions[1] < 1  # eta 10: a larger share
+    held = None
+    for cfg_path in (tmp_path / '3pc' / 'select').glob('*/config.py'):
+        cfg = Config.fromfile(str(cfg_path))
+        assert cfg.val_dataloader.dataset.data_prefix == 'train'
+        held = set(cfg.val_dataloader.dataset.indices)
+        trained = set(cfg.train_dataloader.dataset.indices)
+        assert len(held) == 200 and len(trained) == 30
+        assert not held & trained
+    subsets = {}
+    for cfg_path in (tmp_path / '3pc' / 'final').glob('*/config.py'):
+        cfg = Config.fromfile(str(cfg_path))
+        assert cfg.val_dataloader.dataset.data_prefix == 'test'
+        trained = tuple(cfg.train_dataloader.dataset.indices)
+        assert not held & set(trained)
+        subsets.setdefault(cfg.randomness.seed, set()).add(trained)
+    # one subset per seed, the same for every method
+    assert sorted(subsets) == [0, 1]
+    assert all(len(s) == 1 for s in subsets.values())
+    assert subsets[0] != subsets[1]
+    finals = summary['finals']
+    assert finals['CE-tuning']['seeds'] == [0, 1]
+    assert finals['Core-tuning']['paired']['n'] == 2
+    report = (tmp_path / 'report.md').read_text()
+    assert '| Core-tuning | 2 |' in report and '95 % CI' in report
+    assert 'loss_con / loss' in report
+    assert (tmp_path / 'label_budget.png').stat().st_size > 5000
+    again = subprocess.run(
+        cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and 'training' not in again.stdout
+
+
+def write_camvid_like(root, sizes=(('train', 6), ('val', 3), ('test', 3))):
+    """A CamVid-layout set (img_dir/ann_dir per split, .jpg/.png, classes
+    0-10 and 255 void): sky above, road below, a car box, a void strip."""
+    import mmcv
+    import numpy as np
+    rng = np.random.default_rng(0)
+    colours = {0: (200, 150, 90), 3: (90, 90, 90), 8: (40, 40, 200)}
+    for split, n in sizes:
+        for i in range(n):
+            label = np.full((48, 64), 3, np.uint8)
+            label[:20] = 0
+            y, x = rng.integers(18, 36), rng.integers(0, 44)
+            label[y:y + 10, x:x + 18] = 8
+            label[:, :2] = 255
+            img = np.zeros((48, 64, 3), np.uint8)
+            for c, bgr in colours.items():
+                img[label == c] = bgr
+            img = np.clip(img + rng.integers(0, 30, img.shape), 0,
+                          255).astype(np.uint8)
+            mmcv.imwrite(img, osp.join(root, 'img_dir', split, f'{i}.jpg'))
+            mmcv.imwrite(label, osp.join(root, 'ann_dir', split, f'{i}.png'))
+    return root
+
+
+def test_parse_per_class_reads_the_last_table():
+    from coretune_mm.benchmark.segmentation import parse_per_class
+    table = ('per class results:\n+------+-------+-------+\n'
+             '| Class |  IoU  |  Acc  |\n+------+-------+-------+\n'
+             '| sky | {} | 90.0 |\n| sign_symbol | nan | nan |\n'
+             '+------+-------+-------+\n')
+    log = ('12/04 - mmengine - INFO - ' + table.format('10.0') + 'later\n' +
+           table.format('80.5'))
+    got = parse_per_class(log)
+    assert got['sky'] == 80.5 and got['sign_symbol'] != got['sign_symbol']
+    with pytest.raises(RuntimeError, match='no per-class results'):
+        parse_per_class('nothing here')
+
+
+def test_seg_benchmark_fast_path(tmp_path, moco_ckpt):
+    """The CamVid benchmark as a user runs it, 2-iteration runs on a
+    CamVid-layout set made here: selection validated on the val split (the
+    test split never read there), final runs tested once on the test split
+    with per-class IoU, the paired report."""
+    from mmengine.config import Config
+    data = write_camvid_like(str(tmp_path / 'camvid'))
+    script = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'seg_benchmark.py')
+    work = tmp_path / 'work'
+    proc = subprocess.run([
+        sys.executable, script, '--work-dir',
+        str(work), '--data-root', data, '--checkpoint', moco_ckpt, '--lrs',
+        '0.05', '--iters-grid', '2', '--val-interval', '2', '--seeds', '0',
+        '1', '--batch-size', '2', '--jobs', '2'
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    selects = list((work / 'select').glob('*'))
+    assert len(selects) == 2
+    for run in selects:
+        cfg = Config.fromfile(str(run / 'config.py'))
+        assert cfg.val_dataloader.dataset.data_prefix.img_path == \
+            'img_dir/val'
+        assert not (run / 'test.log').exists()
+    finals = sorted((work / 'final').glob('*'))
+    assert len(finals) == 4
+    for run in finals:
+        log = (run / 'test.log').read_text()
+        assert 'per class results' in log
+    summary = json.loads((work / 'summary.json').read_text())
+    test = summary['finals']['final | Core-tuning | seed 1']
+    assert set(test['per_class']) >= {'sky', 'road', 'car'}
+    assert 0 <= test['mIoU'] <= 100
+    report = (work / 'report.md').read_text()
+    assert '| Core-tuning |' in report and '95 % CI' in report
+    assert '| sky |' in report

@@ -381,3 +381,27 @@ def test_head_forwards_seed_no_global_generator(seed, monkeypatch):
         assert torch.equal(torch.get_rng_state(), state)
     seg.loss(pyramid, labels, None)
     assert calls == []
+
+
+def test_default_init_draws_only_the_classifier_from_normal():
+    """The default ``init_cfg`` initialises ``fc`` from N(0, 0.01) (as
+    mmpretrain's LinearClsHead) and leaves the projector at PyTorch's
+    default nn.Linear init (official code); the earlier default, which also
+    drew the projector from N(0, 0.01), is still an option."""
+    cfg = dict(DEFAULT_ARGS, in_channels=128, num_classes=10)
+    torch.manual_seed(0)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    assert head.fc.weight.std().item() == pytest.approx(0.01, rel=0.1)
+    assert (head.fc.bias == 0).all()
+    # kaiming-uniform(a=sqrt 5): U(-1/sqrt(128), 1/sqrt(128)), std ~0.051
+    std = 1 / 128**0.5 / 3**0.5
+    for layer in (head.projector.fc1, head.projector.fc2):
+        assert layer.weight.std().item() == pytest.approx(std, rel=0.1)
+        assert layer.bias.abs().max() > 0  # not zeroed
+    old = MODELS.build(
+        dict(cfg, init_cfg=dict(type='Normal', layer='Linear', std=0.01)))
+    old.init_weights()
+    for layer in (old.fc, old.projector.fc1, old.projector.fc2):
+        assert layer.weight.std().item() == pytest.approx(0.01, rel=0.1)
+        assert (layer.bias == 0).all()

@@ -78,3 +78,22 @@ def test_every_config_parses():
     assert len(paths) >= 5
     for path in paths:
         Config.fromfile(path)
+
+
+def test_camvid_twins_differ_only_in_head_and_load_the_csl_backbone():
+    """The CamVid DeepLabV3+ twins: the same config but the decode head
+    (the Core one wraps the CE one's head type); the committed MoCo v2
+    checkpoint fits their backbone (tools/train.py's check, which refuses a
+    checkpoint of another architecture instead of training from random
+    weights)."""
+    from coretune_mm.utils import check_backbone_init
+    name = 'deeplabv3plus_r18w16-mocov2_1xb8-2k_camvid-160x120.py'
+    core = Config.fromfile(osp.join(CONFIG_DIR, 'camvid', 'coretune_' + name))
+    ce = Config.fromfile(osp.join(CONFIG_DIR, 'camvid', 'cetune_' + name))
+    assert check_backbone_init(ce) == [ce.model.backbone.init_cfg.checkpoint]
+    core, ce = core.to_dict(), ce.to_dict()
+    core_head, ce_head = (
+        cfg['model'].pop('decode_head') for cfg in (core, ce))
+    assert core_head['type'] == 'CoreContrastiveSegHead'
+    assert core_head['wrapped_type'] == ce_head['type']
+    assert core == ce

@@ -334,3 +334,62 @@ def test_host_draws_reach_the_device_without_blocking(monkeypatch):
     monkeypatch.setattr(torch.Tensor, 'to', fake_to)
     compat.host_to_device(t, torch.device('cuda', 0))
     assert seen == ['pin', ('to', 'cuda:0', True)]
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_anchor_class_hard_positives_are_positives_of_their_anchor(device):
+    """hard_positive='anchor_class': the paper's pair (least similar
+    positive, most similar negative) with the positive's weight in
+    [0.5, 1], keyed in the contrast by the anchor's class -- so every hard
+    positive row is in its anchor's positive set, which under the default
+    mode (unique soft targets) it never is."""
+    from coretune_mm.core import hard_positive_key_targets
+    from coretune_mm.core.losses import positive_keys, positive_mask
+    h, labels, y = batch(n=32, num_classes=4, device=device)
+    paper = HardMixup(seed=2).mine(h, y)
+    mixup = HardMixup(seed=2, hard_positive='anchor_class')
+    assert mixup.class_keyed_positives
+    assert not HardMixup().class_keyed_positives
+    pairs = mixup.mine(h, y)
+    assert torch.equal(pairs.pos_index, paper.pos_index)
+    assert torch.equal(pairs.pos_negative, paper.pos_negative)
+    torch.testing.assert_close(
+        pairs.pos_lambda, torch.maximum(paper.pos_lambda,
+                                        1 - paper.pos_lambda))
+    assert (pairs.pos_lambda >= 0.5).all()
+    rows, targets = mixup(h, y)
+    n = h.shape[0]
+    keys = hard_positive_key_targets(y, targets)
+    assert torch.equal(keys[:2 * n], targets[:2 * n])
+    assert torch.equal(keys[2 * n:], y)
+    anchors = torch.arange(n, device=device)
+    with_keys = positive_mask(positive_keys(keys, 'argmax', n))
+    assert with_keys[anchors, 2 * n + anchors].all()
+    # the default keying: no hard positive is anyone's positive
+    plain = positive_mask(positive_keys(targets, 'argmax', n))
+    assert not plain[:, 2 * n:].any()
+
+
+def test_anchor_class_keys_reach_the_contrast():
+    """Through core_tuning_step: the contrast of 'anchor_class' equals
+    focal_supcon_loss on the rows with the anchor-keyed targets, and
+    differs from the same rows keyed by their soft targets."""
+    from coretune_mm.core import (CoreLoss, ProjectionHead, core_tuning_step,
+                                  focal_supcon_loss, hard_positive_key_targets)
+    h, labels, y = batch(n=24, num_classes=4)
+    torch.manual_seed(0)
+    fc, proj = torch.nn.Linear(16, 4), ProjectionHead(16, None, 8)
+    loss = CoreLoss(eta=1.0)
+    losses, _ = core_tuning_step(
+        h, y, HardMixup(seed=4, hard_positive='anchor_class'), fc, proj, loss)
+    rows, targets = HardMixup(seed=4, hard_positive='anchor_class')(h, y)
+    keyed = focal_supcon_loss(
+        proj(rows),
+        targets,
+        num_clean=24,
+        key_targets=hard_positive_key_targets(y, targets))
+    unkeyed = focal_supcon_loss(proj(rows), targets, num_clean=24)
+    torch.testing.assert_close(losses['con_unscaled'], keyed)
+    assert (keyed - unkeyed).abs() > 1e-3
+    with pytest.raises(ValueError, match='key_targets .* must have the shape'):
+        focal_supcon_loss(proj(rows), targets, key_targets=y)

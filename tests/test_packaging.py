@@ -131,8 +131,7 @@ def test_metafile_results_sit_under_the_config_that_produced_them():
 
     from mmengine.config import Config
 
-    from coretune_mm.utils import load_tool
-    effect = load_tool('analysis_tools/effect_benchmark.py')
+    from coretune_mm.benchmark import effect
     checked = with_results = 0
     for model in metafile_models():
         meta = model.get('Metadata', {})

@@ -96,11 +96,10 @@ def seed_spread(path):
     makes it the 95 % upper confidence bound for ``n`` seeds."""
     from scipy.stats import chi2
 
-    from coretune_mm.utils import load_tool
+    from coretune_mm.benchmark.classification import final_runs
     finals = {
         variant: [(r['top1'], r['scatter_ratio']) for r in seeds.values()]
-        for variant, seeds in load_tool(
-            'analysis_tools/effect_benchmark.py').final_runs(path).items()
+        for variant, seeds in final_runs(path).items()
     }
     spread = {}
     for method, values in finals.items():

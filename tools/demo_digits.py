@@ -186,7 +186,7 @@ def main(argv=None):
         help='fine-tune from random weights instead')
     parser.add_argument('--no-tsne', action='store_true')
     args = parser.parse_args(argv)
-    effect = load_tool('analysis_tools/effect_benchmark')
+    from coretune_mm.benchmark import effect
     with open(args.schedule) as f:
         selection = json.load(f)
     # CE, Core-tuning at the paper's eta, and at the selected eta if another

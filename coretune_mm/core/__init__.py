@@ -20,7 +20,8 @@ from .core_loss import CoreLoss
 from .decision import StepPlan, plan_step
 from .losses import focal_supcon_loss, soft_target_cross_entropy
 from .mixup import (HardMixup, HardPairs, hard_negative_lambda,
-                    mine_hard_pairs, mix_hard_negatives, mix_hard_positives)
+                    hard_positive_key_targets, mine_hard_pairs,
+                    mix_hard_negatives, mix_hard_positives)
 from .projector import ProjectionHead
 from .sampling import balanced_quota, sample_pixel_order, sample_pixels
 from .scatter import feature_scatter
@@ -31,5 +32,6 @@ __all__ = [
     'balanced_quota', 'check_features', 'core_tuning_step', 'feature_scatter',
     'plan_step', 'sample_pixel_order', 'sample_pixels', 'focal_supcon_loss',
     'hard_negative_lambda', 'labels_to_targets', 'mine_hard_pairs',
-    'mix_hard_negatives', 'mix_hard_positives', 'soft_target_cross_entropy'
+    'mix_hard_negatives', 'mix_hard_positives', 'hard_positive_key_targets',
+    'soft_target_cross_entropy'
 ]

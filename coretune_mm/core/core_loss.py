@@ -130,12 +130,15 @@ class CoreLoss(nn.Module):
                 f'positives={self.positives!r}, '
                 f'nonfinite={self.nonfinite!r}')
 
-    def forward(self,
-                logits: torch.Tensor,
-                proj: torch.Tensor,
-                targets: torch.Tensor,
-                num_clean: Optional[int] = None,
-                counts: Optional[List[int]] = None) -> Dict[str, torch.Tensor]:
+    def forward(
+            self,
+            logits: torch.Tensor,
+            proj: torch.Tensor,
+            targets: torch.Tensor,
+            num_clean: Optional[int] = None,
+            counts: Optional[List[int]] = None,
+            key_targets: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
         """``num_clean``: the first rows that are the batch's own samples
         (``HardMixup``'s clean rows); ``None`` (default): no row is declared
         clean, so positives are rows with identical targets (the paper's
@@ -143,7 +146,9 @@ class CoreLoss(nn.Module):
         rows of every rank as agreed by ``plan_step`` (the training step
         passes them; see :func:`focal_supcon_loss`); ``None`` (a direct
         call): the inputs are judged here, on every rank together, with
-        ``nonfinite`` deciding what non-finite values do."""
+        ``nonfinite`` deciding what non-finite values do. ``key_targets``:
+        rows that define the positive pairs instead of ``targets`` (see
+        :func:`focal_supcon_loss`)."""
         if not (logits.shape[0] == proj.shape[0] == targets.shape[0]):
             raise ValueError(
                 f'logits ({logits.shape[0]} rows), projected features '
@@ -165,7 +170,8 @@ class CoreLoss(nn.Module):
             gather_distributed=self.gather_distributed,
             positives=self.positives,
             num_clean=num_clean,
-            counts=counts)
+            counts=counts,
+            key_targets=key_targets)
         return dict(
             loss_ce_mix=self.loss_weight * self.ce_weight * loss_ce,
             loss_con=self.loss_weight * self.eta * loss_con,

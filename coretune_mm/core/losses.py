@@ -127,15 +127,17 @@ def positive_mask(targets: torch.Tensor,
     return key_mask(row_keys(targets), offset, num_rows)
 
 
-def focal_supcon_loss(z: torch.Tensor,
-                      targets: torch.Tensor,
-                      temperature: float = 0.07,
-                      gamma: float = 1.0,
-                      normalizer: str = 'official',
-                      gather_distributed: bool = False,
-                      positives: str = 'argmax',
-                      num_clean: Optional[int] = None,
-                      counts: Optional[List[int]] = None) -> torch.Tensor:
+def focal_supcon_loss(
+        z: torch.Tensor,
+        targets: torch.Tensor,
+        temperature: float = 0.07,
+        gamma: float = 1.0,
+        normalizer: str = 'official',
+        gather_distributed: bool = False,
+        positives: str = 'argmax',
+        num_clean: Optional[int] = None,
+        counts: Optional[List[int]] = None,
+        key_targets: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Focal supervised contrastive loss ``L_con^f``.
 
     For rows ``i`` with at least one positive (``j != i`` whose key row is
@@ -182,6 +184,11 @@ def focal_supcon_loss(z: torch.Tensor,
             every rank together (:func:`~coretune_mm.core.decision.
             plan_call`), so under DDP either every rank raises the same
             error or none does -- no rank is left waiting in the gather.
+        key_targets (Tensor, optional): (M, C) rows whose equality defines
+            the positives instead of ``targets`` (still under
+            ``positives``), e.g. HardMixup's hard positives keyed by their
+            anchor's class (:func:`~coretune_mm.core.mixup.
+            hard_positive_key_targets`).
 
     Returns:
         Tensor: scalar float32 loss; 0 connected to the graph of ``z`` when
@@ -197,7 +204,12 @@ def focal_supcon_loss(z: torch.Tensor,
         raise ValueError(f'counts has {len(counts)} entries for '
                          f'{world_size} rank(s)')
     local_rows = counts[dist.get_rank() if world_size > 1 else 0]
-    keys = row_keys(positive_keys(targets.detach(), positives, num_clean))
+    if key_targets is None:
+        key_targets = targets
+    elif key_targets.shape != targets.shape:
+        raise ValueError(f'key_targets {tuple(key_targets.shape)} must have '
+                         f'the shape of targets {tuple(targets.shape)}')
+    keys = row_keys(positive_keys(key_targets.detach(), positives, num_clean))
     with torch.autocast(device_type=z.device.type, enabled=False):
         z = F.normalize(z.float(), dim=1)
         connected = z.sum() * 0.0  # keeps every rank's graph alike

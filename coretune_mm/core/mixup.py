@@ -9,7 +9,10 @@ from .checks import check_features, check_targets
 from .compat import host_to_device
 from .generators import RankGenerator
 
-HARD_POSITIVE_MODES = ('least_similar', 'anchor')
+HARD_POSITIVE_MODES = ('least_similar', 'anchor', 'anchor_class')
+# modes whose hard positives are keyed by their anchor's class in the
+# contrast (so they are positives of their anchor)
+CLASS_KEYED_MODES = ('anchor_class', )
 NEG_LAMBDA_MODES = ('clamp', 'rescale')
 
 
@@ -113,7 +116,11 @@ def mine_hard_pairs(h: torch.Tensor,
       mixed with its most similar negative -- what the official code does
       in effect (its ``argmin`` over a similarity matrix whose non-positive
       entries are zeroed returns a zero entry, then mapped to the anchor,
-      in almost every row).
+      in almost every row). With ``hard_positive='anchor_class'``, ``p`` and
+      ``n`` as in the default, but the weight of ``h_p`` is
+      ``max(draw, 1 - draw)`` (in ``[0.5, 1]``: the row stays mostly the
+      anchor's class); the contrast keys these rows by the anchor's class
+      (:func:`hard_positive_key_targets`).
     * ``neg_lambda``: how the hard negatives' weights are brought into
       ``[neg_lambda_min, 1]`` (:func:`hard_negative_lambda`).
     * Randomness: the partner scores from ``generator`` (a generator on
@@ -162,6 +169,8 @@ def mine_hard_pairs(h: torch.Tensor,
     has_negative = negative.any(dim=1)
     pos_negative = sim.masked_fill(~negative, float('-inf')).argmax(dim=1)
     pos_lambda = _sample_beta(alpha, n, h, None if seed is None else seed + 1)
+    if hard_positive in CLASS_KEYED_MODES:
+        pos_lambda = torch.maximum(pos_lambda, 1.0 - pos_lambda)
     pos_lambda = torch.where(has_negative, pos_lambda,
                              torch.ones_like(pos_lambda))
     return HardPairs(neg_partner, neg_lam, pos_index, pos_negative,
@@ -193,6 +202,23 @@ def mix_hard_positives(h: torch.Tensor, targets: torch.Tensor,
     return z, y
 
 
+def hard_positive_key_targets(targets: torch.Tensor,
+                              row_targets: torch.Tensor) -> torch.Tensor:
+    """Key rows of the contrast for ``HardMixup``'s ``3N`` rows when hard
+    positives are keyed by their anchor (``hard_positive='anchor_class'``).
+
+    The clean rows and the hard negatives keep their targets (the clean
+    rows are keyed by class anyway under ``positives='argmax'``); hard
+    positive ``2N + i`` is keyed by the one-hot of anchor ``i``'s (argmax)
+    class, so it is a positive of its anchor and of the anchor's class --
+    whatever its soft target, which the mixed CE still uses.
+    """
+    n = targets.shape[0]
+    anchor = F.one_hot(targets.detach().argmax(dim=1),
+                       targets.shape[1]).to(row_targets.dtype)
+    return torch.cat([row_targets[:2 * n].detach(), anchor])
+
+
 class HardMixup(nn.Module):
     """Hard pair mining by feature mixup.
 
@@ -214,6 +240,13 @@ class HardMixup(nn.Module):
             most similar negative. ``'anchor'``: the anchor itself mixed with
             its most similar negative -- the effect of the official code's
             ``argmin`` over a zero-masked similarity matrix.
+            ``'anchor_class'``: the paper's pair (least similar positive,
+            most similar negative) with the positive's weight kept in
+            ``[0.5, 1]`` and the row keyed in the contrast by its anchor's
+            class, so it acts as a positive of its anchor. (With the
+            other modes a hard positive's soft target is unique, so under
+            identical-target positives it is nobody's positive and enters
+            only the mixed CE and the contrast's denominators.)
         neg_lambda (str): ``'clamp'`` (official code, default) or
             ``'rescale'``; see :func:`hard_negative_lambda`.
         seed (int, optional): if set, mining draws from a private stream
@@ -243,6 +276,8 @@ class HardMixup(nn.Module):
                              f'{NEG_LAMBDA_MODES}')
         self.hard_positive = hard_positive
         self.neg_lambda = neg_lambda
+        # read by core_tuning_step: key hard positives by their anchor
+        self.class_keyed_positives = hard_positive in CLASS_KEYED_MODES
         if not alpha > 0:
             raise ValueError(f'alpha must be > 0, got {alpha}')
         if not 0.0 <= neg_lambda_min <= 1.0:

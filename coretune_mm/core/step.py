@@ -7,6 +7,7 @@ import torch
 from .checks import feature_problems, target_problems
 from .core_loss import skipped_losses
 from .decision import DEFAULT_MESSAGES, StepPlan, plan_step
+from .mixup import hard_positive_key_targets
 
 
 def class_counts(targets: torch.Tensor) -> torch.Tensor:
@@ -89,6 +90,15 @@ def core_tuning_step(
         c * factor for c in plan.contrast_counts(
             getattr(core_loss, 'gather_distributed', True))
     ]
+    extra = {}
+    if factor == 3 and getattr(mixup, 'class_keyed_positives', False):
+        # hard positives keyed by their anchor's class (positives of it)
+        extra['key_targets'] = hard_positive_key_targets(targets, row_targets)
     losses = core_loss(
-        logits, proj, row_targets, num_clean=h.shape[0], counts=counts)
+        logits,
+        proj,
+        row_targets,
+        num_clean=h.shape[0],
+        counts=counts,
+        **extra)
     return losses, logits

@@ -20,8 +20,11 @@ import os.path as osp
 import statistics
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from effect_benchmark import final_runs, fmt, paired_cells  # noqa: E402
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+from coretune_mm.benchmark.classification import final_runs  # noqa: E402
+from coretune_mm.benchmark.harness import fmt, paired_cells  # noqa: E402
 
 
 def paired_effects(table, variant):

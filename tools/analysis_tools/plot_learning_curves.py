@@ -19,8 +19,8 @@ import numpy as np
 
 
 def _effect():
-    from coretune_mm.utils import load_tool
-    return load_tool('analysis_tools/effect_benchmark.py')
+    from coretune_mm.benchmark import effect
+    return effect
 
 
 def runs_of_benchmark(work_dir, variants=None):

@@ -55,7 +55,15 @@ class CoreContrastiveClsHead(ClsHead):
             (Core-tuning's cross-entropy is the mixed-label one inside
             ``CoreLoss``); any other loss (label smoothing, class weights,
             a sigmoid loss) is refused with the fix in the message.
-        topk, cal_acc, init_cfg: as in mmpretrain's ``ClsHead``.
+        init_cfg (dict, optional): the default initialises the classifier
+            ``fc`` only (N(0, 0.01), as mmpretrain's ``LinearClsHead``); the
+            projector keeps PyTorch's default ``nn.Linear`` initialisation,
+            as in the official Core-tuning code. Until 2026-12-04 the
+            default was ``dict(type='Normal', layer='Linear', std=0.01)``,
+            which also draws the projector's two layers from N(0, 0.01);
+            pass that to reproduce the results measured before (the
+            ``Core, projector N(0, 0.01)`` variant of the benchmarks).
+        topk, cal_acc: as in mmpretrain's ``ClsHead``.
     """
 
     def __init__(self,
@@ -69,7 +77,7 @@ class CoreContrastiveClsHead(ClsHead):
                  topk=(1, ),
                  cal_acc: bool = False,
                  init_cfg: Optional[dict] = dict(
-                     type='Normal', layer='Linear', std=0.01),
+                     type='Normal', std=0.01, override=dict(name='fc')),
                  loss: Optional[dict] = None,
                  **kwargs):
         core_loss = _core_loss_cfg(core_loss, loss)
