@@ -612,6 +612,18 @@ def test_label_budget_benchmark_fast_path(tmp_path, cifar_root, moco_ckpt):
     again = subprocess.run(
         cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and 'training' not in again.stdout
+    # --report-only trains nothing, also for a budget with no runs yet
+    other = [c if c != '3' else '4' for c in cmd[:cmd.index('--epochs-grid')]]
+    report_only = subprocess.run(
+        other + ['--epochs-grid', '4:1', '--report-only'] +
+        cmd[cmd.index('--lrs'):],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert report_only.returncode == 0, report_only.stderr[-2000:]
+    assert '4/class: selection not finished' in report_only.stdout
+    assert not (tmp_path / '4pc').exists()
 
 
 def write_camvid_like(root, sizes=(('train', 6), ('val', 3), ('test', 3))):

@@ -320,7 +320,8 @@ def seed_spread_lines(effect, variants, path=SPREAD):
         ]
     seeds = sorted(set.intersection(*(set(finals[v]) for v in variants)))
     lines = [
-        f'Spread: the same methods over {len(seeds)} seeds ({rel}): ' +
+        f'Spread: the same methods over {len(seeds)} seeds ({rel}; runs '
+        'of 2026-11-29, the projector then initialised from N(0, 0.01)): ' +
         ', '.join(f'{v} {effect.fmt([finals[v][s] for s in seeds])}'
                   for v in variants)
     ]

@@ -22,7 +22,8 @@ def run_tool(tool, args, log_path, threads=None):
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, 'w') as log:
         proc = subprocess.run(
-            [sys.executable, osp.join(REPO_ROOT, 'tools', tool), *args],
+            [sys.executable,
+             osp.join(REPO_ROOT, 'tools', tool), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
@@ -154,6 +155,23 @@ def best_of(rows, rank):
     if best is None:
         raise ValueError('nothing to select from')
     return best[1]
+
+
+def grid_choice(methods, points, metric, value_of, tie_breaks):
+    """The selection over a grid: ``(rows, chosen)`` with one row
+    ``dict(method=..., **point, metric=value_of(method, point))`` per method
+    and point, and each method's row of the highest ``(metric, *tie)``
+    where ``tie = tie_breaks(row)`` (e.g. fewer steps, then the smaller
+    lr: ``lambda r: (-r['epochs'], -r['lr'])``)."""
+    rows, chosen = [], {}
+    for method in methods:
+        mine = [
+            dict(method=method, **point, **{metric: value_of(method, point)})
+            for point in points
+        ]
+        rows += mine
+        chosen[method] = best_of(mine, lambda r: (r[metric], *tie_breaks(r)))
+    return rows, chosen
 
 
 def scalars_records(run_dir):

@@ -36,8 +36,8 @@ import numpy as np
 
 from .classification import (PAPER_ETA, VARIANTS, eta_variant, fine_tune_cfg,
                              read_curve)
-from .harness import (REPO_ROOT, SHARED, Runs, best_of, fmt, paired_cells,
-                      paired_stats, shown, slug)
+from .harness import (REPO_ROOT, SHARED, Runs, best_of, fmt, grid_choice,
+                      paired_cells, paired_stats, shown, slug)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 # per budget: the epoch grid of the selection and the batch size (a
@@ -191,20 +191,11 @@ class Benchmark:
         done = self.runs.run(todo)
         if len(done) < len(todo):  # --report-only, selection unfinished
             return None
-        grid, chosen = [], {}
-        for method in ('CE-tuning', 'Core-tuning'):
-            rows = [
-                dict(
-                    method=method,
-                    lr=lr,
-                    epochs=epochs,
-                    heldout_top1=done[key(method, lr,
-                                          epochs)]['curve'][-1]['top1'])
-                for lr in args.lrs for epochs in self.epochs[budget]
-            ]
-            grid.extend(rows)
-            chosen[method] = best_of(
-                rows, lambda r: (r['heldout_top1'], -r['epochs'], -r['lr']))
+        grid, chosen = grid_choice(('CE-tuning', 'Core-tuning'), [
+            dict(lr=lr, epochs=e) for lr in args.lrs
+            for e in self.epochs[budget]
+        ], 'heldout_top1', lambda m, p: done[key(m, p['lr'], p['epochs'])][
+            'curve'][-1]['top1'], lambda r: (-r['epochs'], -r['lr']))
         core = chosen['Core-tuning']
         todo = {}
         for eta in args.etas:
@@ -290,10 +281,16 @@ def budget_rows(results, budget, variants):
         values = finals_of(results, budget, name)
         if not values:
             continue
+        prefix = f'final | {budget}/class | {name} | seed '
+        fractions = [
+            con_fraction(r) for k, r in results.items() if k.startswith(prefix)
+        ]
         row = dict(
             variant=name,
             seeds=sorted(values),
-            top1=fmt([values[s] for s in sorted(values)]))
+            top1=fmt([values[s] for s in sorted(values)]),
+            con_fraction=None
+            if None in fractions else statistics.mean(fractions))
         common = sorted(set(values) & set(ce))
         if name != 'CE-tuning' and len(common) >= 2:
             diffs = [values[s] - ce[s] for s in common]
@@ -336,12 +333,15 @@ def report(bench, selections, variants_of):
                          f'{frac} |')
         rows = budget_rows(results, budget, variants_of[budget])
         lines.append('\n| variant | seeds | top-1 (%) | paired diff. to CE '
-                     'per seed | mean ± std | 95 % CI | p |')
-        lines.append('|---|---|---|---|---|---|---|')
+                     'per seed | mean ± std | 95 % CI | p | loss_con / loss |')
+        lines.append('|---|---|---|---|---|---|---|---|')
         for r in rows:
             cells = r.get('paired', ('—', ) * 4)
+            frac = '—' if r['con_fraction'] is None else \
+                f'{r["con_fraction"]:.3f}'
             lines.append(f'| {r["variant"]} | {len(r["seeds"])} | '
-                         f'{r["top1"]} | ' + ' | '.join(cells) + ' |')
+                         f'{r["top1"]} | ' + ' | '.join(cells) +
+                         f' | {frac} |')
         lines.append('')
         summary[budget] = dict(
             selection=selection,
@@ -402,17 +402,22 @@ def plot_curves(results, budget, variants, out):
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in variants:
         prefix = f'final | {budget}/class | {name} | seed '
-        curves = [r['curve'] for k, r in results.items()
-                  if k.startswith(prefix)]
+        curves = [
+            r['curve'] for k, r in results.items() if k.startswith(prefix)
+        ]
         if not curves:
             continue
         epochs = [p['epoch'] for p in curves[0]]
         top1 = np.array([[p['top1'] for p in c] for c in curves
                          if [p['epoch'] for p in c] == epochs])
-        line, = ax.plot(epochs, top1.mean(0),
-                        label=f'{name} ({len(top1)} seeds)')
-        ax.fill_between(epochs, top1.min(0), top1.max(0), alpha=0.15,
-                        color=line.get_color())
+        line, = ax.plot(
+            epochs, top1.mean(0), label=f'{name} ({len(top1)} seeds)')
+        ax.fill_between(
+            epochs,
+            top1.min(0),
+            top1.max(0),
+            alpha=0.15,
+            color=line.get_color())
     ax.set_xlabel('epoch')
     ax.set_ylabel('test top-1 (%)')
     ax.set_title(f'{budget} labelled images per class')
@@ -493,8 +498,9 @@ def main(argv=None):
     for budget in args.budgets:
         selection = bench.select(budget)
         if selection is None:
-            print(f'[benchmark] {budget}/class: selection not finished',
-                  flush=True)
+            print(
+                f'[benchmark] {budget}/class: selection not finished',
+                flush=True)
             continue
         selections[budget] = selection
         eta = selection['chosen']['eta']

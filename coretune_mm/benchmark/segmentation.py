@@ -24,7 +24,7 @@ import os.path as osp
 import re
 import sys
 
-from .harness import (REPO_ROOT, SHARED, Runs, best_of, fmt, paired_cells,
+from .harness import (REPO_ROOT, SHARED, Runs, fmt, grid_choice, paired_cells,
                       paired_stats, run_tool, scalars_records, shown, slug)
 
 CONFIGS = {
@@ -78,7 +78,9 @@ def seg_cfg(method,
         max_iters=iters,
         val_interval=min(val_interval, iters))
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=iters,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=iters,
         max_keep_ckpts=1)
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = work_dir
@@ -174,8 +176,10 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/seg_camvid')
     parser.add_argument(
         '--data-root', default=osp.join(SHARED, 'data', 'camvid'))
-    parser.add_argument('--checkpoint', help='backbone checkpoint (default: '
-                        "the configs' committed MoCo v2 one)")
+    parser.add_argument(
+        '--checkpoint',
+        help='backbone checkpoint (default: '
+        "the configs' committed MoCo v2 one)")
     parser.add_argument('--lrs', type=float, nargs='+', default=[0.05])
     parser.add_argument(
         '--iters-grid', type=int, nargs='+', default=[1000, 2000])
@@ -221,20 +225,11 @@ def main(argv=None):
                     job('select', select_key(method, lr, iters), method, lr,
                         iters, args.select_seed))
     done = runs.run(todo)
-    grid, chosen = [], {}
-    for method in METHODS:
-        rows = [
-            dict(
-                method=method,
-                lr=lr,
-                iters=iters,
-                val_mIoU=done[select_key(method, lr,
-                                         iters)]['curve'][-1]['mIoU'])
-            for lr in args.lrs for iters in args.iters_grid
-        ]
-        grid += rows
-        chosen[method] = best_of(
-            rows, lambda r: (r['val_mIoU'], -r['iters'], -r['lr']))
+    grid, chosen = grid_choice(
+        METHODS,
+        [dict(lr=lr, iters=it) for lr in args.lrs for it in args.iters_grid],
+        'val_mIoU', lambda m, p: done[select_key(m, p['lr'], p['iters'])][
+            'curve'][-1]['mIoU'], lambda r: (-r['iters'], -r['lr']))
     lines = [
         f'CamVid ({shown(args.data_root)}): selection on the val split, '
         f'seed {args.select_seed}; rule: highest final val mIoU, ties fewer '
@@ -284,8 +279,10 @@ def final_tables(done, seeds):
     """Test mIoU per method with the paired difference, and per-class IoU
     (mean over seeds)."""
     test = {
-        m: {s: done[f'final | {m} | seed {s}']['curve'][-1]['test']
-            for s in seeds}
+        m: {
+            s: done[f'final | {m} | seed {s}']['curve'][-1]['test']
+            for s in seeds
+        }
         for m in METHODS
     }
     lines = [
