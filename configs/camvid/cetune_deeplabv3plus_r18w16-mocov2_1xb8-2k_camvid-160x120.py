@@ -129,7 +129,9 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
