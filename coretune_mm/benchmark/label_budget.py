@@ -261,17 +261,6 @@ def finals_of(results, budget, variant):
     }
 
 
-def mean_ci(values):
-    """Mean and the half width of its 95 % t interval."""
-    from scipy import stats
-    if len(values) < 2:
-        return statistics.mean(values), float('nan')
-    half = stats.t.ppf(
-        0.975,
-        len(values) - 1) * statistics.stdev(values) / len(values)**0.5
-    return statistics.mean(values), half
-
-
 def budget_rows(results, budget, variants):
     """Table rows of one budget: variant, seeds, mean ± std, paired cells
     to CE-tuning (over the seeds both have)."""
@@ -373,10 +362,11 @@ def plot(summary, out, variants=('CE-tuning', 'Core-tuning', 'selected')):
             top1 = rec['finals'].get(name, {}).get('top1')
             if not top1:
                 continue
-            m, h = mean_ci(list(top1.values()))
+            st = paired_stats(list(top1.values()))  # mean and its t CI
+            half = st['ci'][1] - st['mean']
             xs.append(budget)
-            ys.append(m)
-            hs.append(0 if h != h else h)
+            ys.append(st['mean'])
+            hs.append(0 if half != half else half)
         if xs:
             shown_label = 'Core-tuning (selected eta)' if label == \
                 'selected' else label + (' (eta 0.1)'

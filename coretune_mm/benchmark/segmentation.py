@@ -25,7 +25,7 @@ import re
 import sys
 
 from .harness import (REPO_ROOT, SHARED, Runs, fmt, grid_choice, paired_cells,
-                      paired_stats, run_tool, scalars_records, shown, slug)
+                      run_tool, scalars_records, shown, slug)
 
 CONFIGS = {
     'CE-tuning':
@@ -311,5 +311,5 @@ def final_tables(done, seeds):
 
 __all__ = [
     'CONFIGS', 'METHODS', 'seg_cfg', 'read_seg_curve', 'parse_per_class',
-    'test_once', 'main', 'paired_stats'
+    'test_once', 'main'
 ]

@@ -276,8 +276,6 @@ class HardMixup(nn.Module):
                              f'{NEG_LAMBDA_MODES}')
         self.hard_positive = hard_positive
         self.neg_lambda = neg_lambda
-        # read by core_tuning_step: key hard positives by their anchor
-        self.class_keyed_positives = hard_positive in CLASS_KEYED_MODES
         if not alpha > 0:
             raise ValueError(f'alpha must be > 0, got {alpha}')
         if not 0.0 <= neg_lambda_min <= 1.0:
@@ -289,6 +287,12 @@ class HardMixup(nn.Module):
         self.seed = seed
         self.enabled = bool(enabled)
         self._generator = RankGenerator(seed)
+
+    @property
+    def class_keyed_positives(self) -> bool:
+        """Whether the contrast keys hard positives by their anchor's class
+        (read by ``core_tuning_step``)."""
+        return self.hard_positive in CLASS_KEYED_MODES
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, neg_lambda_min={self.neg_lambda_min}, '
